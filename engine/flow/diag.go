@@ -1,0 +1,85 @@
+package flow
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Severity of a diagnostic.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Diagnostic is one problem found in a flow file, with a stable code that
+// tools and docs can refer to.
+type Diagnostic struct {
+	Pos      Pos      `json:"pos"`
+	Severity Severity `json:"severity"`
+	Code     string   `json:"code"`
+	Message  string   `json:"message"`
+}
+
+func (d Diagnostic) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s[%s]: %s", d.Pos.File, d.Pos.Line, d.Pos.Col, d.Severity, d.Code, d.Message)
+}
+
+// Diagnostics is a list sorted by file, line, column, code.
+type Diagnostics []Diagnostic
+
+// Sort orders by position, then code.
+func (ds Diagnostics) Sort() {
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		if a.Pos.File != b.Pos.File {
+			return a.Pos.File < b.Pos.File
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line < b.Pos.Line
+		}
+		if a.Pos.Col != b.Pos.Col {
+			return a.Pos.Col < b.Pos.Col
+		}
+		return a.Code < b.Code
+	})
+}
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// Err returns the diagnostics as an error when there are errors, else nil.
+func (ds Diagnostics) Err() error {
+	if !ds.HasErrors() {
+		return nil
+	}
+	return DiagnosticsError(ds)
+}
+
+// DiagnosticsError is Diagnostics used as an error.
+type DiagnosticsError Diagnostics
+
+func (e DiagnosticsError) Error() string {
+	n := 0
+	first := ""
+	for _, d := range e {
+		if d.Severity == SeverityError {
+			if n == 0 {
+				first = d.String()
+			}
+			n++
+		}
+	}
+	if n == 1 {
+		return first
+	}
+	return fmt.Sprintf("%s (and %d more errors)", first, n-1)
+}
