@@ -1,0 +1,546 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// sqliteParams: WAL lets readers run beside the single writer; busy_timeout
+// covers another process holding the write lock; synchronous=NORMAL in WAL
+// survives process crashes (a power loss may drop the last commits);
+// _txlock=immediate takes the write lock at BEGIN so a transaction never
+// fails half way with SQLITE_BUSY on lock upgrade.
+const sqliteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+
+// sqliteReaders bounds the reader pool; the machine is small and reads are
+// short.
+const sqliteReaders = 4
+
+// sqliteStore keeps two pools: w has exactly one connection, so writers queue
+// in Go (cheap) instead of spinning in SQLite's busy handler, and its
+// statements are prepared once on that connection; r serves reads, which WAL
+// lets proceed while a write is in progress.
+type sqliteStore struct {
+	w, r *sql.DB
+
+	// writer statements
+	insKey, insSession, updSession, bumpSeq, upsAlias, insHistory, insOutbox *sql.Stmt
+	claim, markSent, retry, markFailed, itemExists                           *sql.Stmt
+	// reader statements
+	get, resolve, reply, history, outbox, pending, live *sql.Stmt
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// applies pending migrations.
+func OpenSQLite(ctx context.Context, path string) (Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		// Two pools would see two different databases.
+		return nil, errors.New("store: sqlite needs a file path (use \"memory:\" for an in-memory store)")
+	}
+	// In a SQLite URI '?' and '#' end the path and '%' starts an escape.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	base := "file:" + esc + "?" + sqliteParams
+
+	w, err := sql.Open("sqlite", base)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &sqliteStore{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	// query_only guards against a write slipping onto a reader connection,
+	// which would contend with the writer for the lock.
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
+	s.r = r
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *sqliteStore) migrate(ctx context.Context) error {
+	ms, err := loadMigrations(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		return err
+	}
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    TEXT PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: sqlite migrations table: %w", err)
+	}
+	for _, m := range ms {
+		if err := s.apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply runs one migration in its own IMMEDIATE transaction; the "already
+// applied?" check is inside it so two processes opening the same file
+// cannot both run it.
+func (s *sqliteStore) apply(ctx context.Context, m migration) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	defer tx.Rollback()
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, m.version).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		m.version, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	return nil
+}
+
+const (
+	sqliteSessionCols = `id, flow, revision, state, final, version, data, created_at, updated_at`
+	sqliteOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at`
+)
+
+func (s *sqliteStore) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		db   *sql.DB
+		dst  **sql.Stmt
+		text string
+	}{
+		{s.w, &s.insKey, `INSERT INTO idempotency (key, session, reply, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`},
+		{s.w, &s.insSession, `INSERT INTO sessions (id, flow, revision, state, final, version, data, last_seq, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
+		{s.w, &s.updSession, `UPDATE sessions SET flow = ?, revision = ?, state = ?, final = ?, data = ?, updated_at = ?,
+			version = version + 1, last_seq = last_seq + ? WHERE id = ? AND version = ? RETURNING last_seq`},
+		{s.w, &s.bumpSeq, `UPDATE sessions SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq`},
+		{s.w, &s.upsAlias, `INSERT INTO aliases (alias, session) VALUES (?1, ?2)
+			ON CONFLICT (alias) DO UPDATE SET session = excluded.session WHERE session <> excluded.session`},
+		{s.w, &s.insHistory, `INSERT INTO history (session, seq, at, kind, data) VALUES (?, ?, ?, ?, ?)`},
+		{s.w, &s.insOutbox, `INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES (?, ?, ?, ?, ?)`},
+		// The writer is a single connection, so this statement is atomic
+		// with respect to every other write: no SKIP LOCKED needed.
+		{s.w, &s.claim, `UPDATE outbox SET lease_owner = ?1, lease_until = ?2
+			WHERE id IN (
+				SELECT o.id FROM outbox o
+				WHERE o.status = 'pending' AND o.next_attempt <= ?3
+				  AND (o.lease_until IS NULL OR o.lease_until <= ?3)
+				  AND NOT EXISTS (SELECT 1 FROM outbox p
+				                  WHERE p.status = 'pending' AND p.session = o.session AND p.id < o.id)
+				ORDER BY o.id LIMIT ?4)
+			RETURNING ` + sqliteOutboxCols},
+		{s.w, &s.markSent, `UPDATE outbox SET status = 'sent', result = ?3, lease_owner = '', lease_until = NULL
+			WHERE id = ?1 AND lease_owner = ?2 AND ?2 <> '' AND status = 'pending'`},
+		{s.w, &s.retry, `UPDATE outbox SET attempts = attempts + 1, next_attempt = ?3, last_error = ?4, lease_owner = '', lease_until = NULL
+			WHERE id = ?1 AND lease_owner = ?2 AND ?2 <> '' AND status = 'pending'`},
+		{s.w, &s.markFailed, `UPDATE outbox SET status = 'failed', last_error = ?3, result = ?4, lease_owner = '', lease_until = NULL
+			WHERE id = ?1 AND lease_owner = ?2 AND ?2 <> '' AND status = 'pending'`},
+		{s.w, &s.itemExists, `SELECT 1 FROM outbox WHERE id = ?`},
+
+		{s.r, &s.get, `SELECT ` + sqliteSessionCols + ` FROM sessions WHERE id = ?`},
+		{s.r, &s.resolve, `SELECT COALESCE((SELECT session FROM aliases WHERE alias = ?1), (SELECT id FROM sessions WHERE id = ?1))`},
+		{s.r, &s.reply, `SELECT reply FROM idempotency WHERE key = ?`},
+		{s.r, &s.history, `SELECT session, seq, at, kind, data FROM history WHERE session = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{s.r, &s.outbox, `SELECT ` + sqliteOutboxCols + ` FROM outbox WHERE session = ? ORDER BY id`},
+		{s.r, &s.pending, `SELECT count(*) FROM outbox WHERE status = 'pending'`},
+		{s.r, &s.live, `SELECT count(*) FROM sessions WHERE final = 0`},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.text)
+		if err != nil {
+			return fmt.Errorf("store: sqlite prepare %q: %w", firstLine(p.text), err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// nanos and fromNanos convert times to the INTEGER columns; the zero time is
+// NULL (only lease_until can be zero).
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func (s *sqliteStore) Get(ctx context.Context, id string) (Session, error) {
+	var (
+		ss               Session
+		created, updated sql.NullInt64
+	)
+	err := s.get.QueryRowContext(ctx, id).Scan(&ss.ID, &ss.Flow, &ss.Revision, &ss.State, &ss.Final, &ss.Version,
+		&ss.Data, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("store: get %s: %w", id, err)
+	}
+	ss.Data = nilIfEmpty(ss.Data)
+	ss.CreatedAt, ss.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return ss, nil
+}
+
+func (s *sqliteStore) Resolve(ctx context.Context, alias string) (string, error) {
+	var id sql.NullString
+	if err := s.resolve.QueryRowContext(ctx, alias).Scan(&id); err != nil {
+		return "", fmt.Errorf("store: resolve %s: %w", alias, err)
+	}
+	if !id.Valid {
+		return "", ErrNotFound
+	}
+	return id.String, nil
+}
+
+func (s *sqliteStore) Commit(ctx context.Context, c Commit) (int64, error) {
+	if err := validate(&c); err != nil {
+		return 0, err
+	}
+	v, err := s.commit(ctx, &c)
+	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrDuplicate) {
+		err = fmt.Errorf("store: commit %s: %w", c.Session.ID, err)
+	}
+	return v, err
+}
+
+func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
+	now := time.Now()
+	ss := &c.Session
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+
+	// The key goes first so a redelivered event reports ErrDuplicate even
+	// though its version is stale too; the rollback undoes it on conflict.
+	if c.IdempotencyKey != "" {
+		res, err := tx.StmtContext(ctx, s.insKey).ExecContext(ctx, c.IdempotencyKey, ss.ID, c.Reply, now.UnixNano())
+		if err != nil {
+			return 0, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, err
+		} else if n == 0 {
+			return 0, ErrDuplicate
+		}
+	}
+
+	nh := int64(len(c.History))
+	updated := orNow(ss.UpdatedAt, now).UnixNano()
+	var lastSeq int64
+	if ss.Version == 0 {
+		res, err := tx.StmtContext(ctx, s.insSession).ExecContext(ctx, ss.ID, ss.Flow, ss.Revision, ss.State, ss.Final,
+			ss.Data, nh, orNow(ss.CreatedAt, now).UnixNano(), updated)
+		if err != nil {
+			return 0, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, err
+		} else if n == 0 {
+			return 0, ErrConflict
+		}
+		lastSeq = nh
+	} else {
+		err := tx.StmtContext(ctx, s.updSession).QueryRowContext(ctx, ss.Flow, ss.Revision, ss.State, ss.Final, ss.Data,
+			updated, nh, ss.ID, ss.Version).Scan(&lastSeq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, ErrConflict
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+
+	if len(c.Aliases) > 0 {
+		st := tx.StmtContext(ctx, s.upsAlias)
+		for _, a := range c.Aliases {
+			if a == "" {
+				continue
+			}
+			if _, err := st.ExecContext(ctx, a, ss.ID); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := insertHistory(ctx, tx.StmtContext(ctx, s.insHistory), ss.ID, lastSeq-nh, c.History, now); err != nil {
+		return 0, err
+	}
+	if len(c.Outbox) > 0 {
+		st := tx.StmtContext(ctx, s.insOutbox)
+		for _, it := range c.Outbox {
+			if _, err := st.ExecContext(ctx, ss.ID, it.Kind, it.Payload,
+				orNow(it.NextAttempt, now).UnixNano(), orNow(it.CreatedAt, now).UnixNano()); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return ss.Version + 1, nil
+}
+
+// insertHistory writes entries with seq = base+1, base+2, ...
+func insertHistory(ctx context.Context, st *sql.Stmt, session string, base int64, entries []HistoryEntry, now time.Time) error {
+	for i, e := range entries {
+		if _, err := st.ExecContext(ctx, session, base+int64(i)+1, orNow(e.At, now).UnixNano(), e.Kind, e.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqliteStore) Reply(ctx context.Context, key string) ([]byte, bool, error) {
+	var r []byte
+	err := s.reply.QueryRowContext(ctx, key).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: reply: %w", err)
+	}
+	return nilIfEmpty(r), true, nil
+}
+
+func (s *sqliteStore) AppendHistory(ctx context.Context, session string, entries ...HistoryEntry) error {
+	err := s.appendHistory(ctx, session, entries)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("store: append history %s: %w", session, err)
+	}
+	return err
+}
+
+func (s *sqliteStore) appendHistory(ctx context.Context, session string, entries []HistoryEntry) error {
+	now := time.Now()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	n := int64(len(entries))
+	var lastSeq int64
+	err = tx.StmtContext(ctx, s.bumpSeq).QueryRowContext(ctx, n, session).Scan(&lastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := insertHistory(ctx, tx.StmtContext(ctx, s.insHistory), session, lastSeq-n, entries, now); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *sqliteStore) History(ctx context.Context, session string, after int64, limit int) ([]HistoryEntry, error) {
+	lim := int64(math.MaxInt64)
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	rows, err := s.history.QueryContext(ctx, session, after, lim)
+	if err != nil {
+		return nil, fmt.Errorf("store: history %s: %w", session, err)
+	}
+	defer rows.Close()
+	var out []HistoryEntry
+	for rows.Next() {
+		var (
+			e  HistoryEntry
+			at sql.NullInt64
+		)
+		if err := rows.Scan(&e.Session, &e.Seq, &at, &e.Kind, &e.Data); err != nil {
+			return nil, fmt.Errorf("store: history %s: %w", session, err)
+		}
+		e.At = fromNanos(at)
+		e.Data = nilIfEmpty(e.Data)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: history %s: %w", session, err)
+	}
+	return out, nil
+}
+
+func scanSQLiteItems(rows *sql.Rows) ([]OutboxItem, error) {
+	defer rows.Close()
+	var out []OutboxItem
+	for rows.Next() {
+		var (
+			it                          OutboxItem
+			status                      string
+			next, leaseUntil, createdAt sql.NullInt64
+		)
+		if err := rows.Scan(&it.ID, &it.Session, &it.Kind, &it.Payload, &status, &it.Attempts, &next,
+			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &createdAt); err != nil {
+			return nil, err
+		}
+		it.Status = OutboxStatus(status)
+		it.NextAttempt, it.LeaseUntil, it.CreatedAt = fromNanos(next), fromNanos(leaseUntil), fromNanos(createdAt)
+		it.Payload, it.Result = nilIfEmpty(it.Payload), nilIfEmpty(it.Result)
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqliteStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]OutboxItem, error) {
+	if owner == "" {
+		return nil, errors.New("store: claim: empty owner")
+	}
+	lim := int64(math.MaxInt64)
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	rows, err := s.claim.QueryContext(ctx, owner, now.Add(lease).UnixNano(), now.UnixNano(), lim)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	items, err := scanSQLiteItems(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	// RETURNING order is unspecified.
+	slices.SortFunc(items, func(a, b OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
+	return items, nil
+}
+
+// settle runs one owner-checked outbox update and tells a vanished item
+// (ErrNotFound) from a lost lease (ErrConflict).
+func (s *sqliteStore) settle(ctx context.Context, op string, id int64, st *sql.Stmt, args ...any) error {
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("store: %s %d: %w", op, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s %d: %w", op, id, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var one int
+	err = s.itemExists.QueryRowContext(ctx, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: %s %d: %w", op, id, err)
+	}
+	return ErrConflict
+}
+
+func (s *sqliteStore) MarkSent(ctx context.Context, id int64, owner string, result []byte) error {
+	return s.settle(ctx, "mark sent", id, s.markSent, id, owner, result)
+}
+
+func (s *sqliteStore) Retry(ctx context.Context, id int64, owner string, next time.Time, lastErr string) error {
+	return s.settle(ctx, "retry", id, s.retry, id, owner, orNow(next, time.Now()).UnixNano(), lastErr)
+}
+
+func (s *sqliteStore) MarkFailed(ctx context.Context, id int64, owner string, lastErr string, result []byte) error {
+	return s.settle(ctx, "mark failed", id, s.markFailed, id, owner, lastErr, result)
+}
+
+func (s *sqliteStore) Outbox(ctx context.Context, session string) ([]OutboxItem, error) {
+	rows, err := s.outbox.QueryContext(ctx, session)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox %s: %w", session, err)
+	}
+	items, err := scanSQLiteItems(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox %s: %w", session, err)
+	}
+	return items, nil
+}
+
+func (s *sqliteStore) Pending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pending.QueryRowContext(ctx).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: pending: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqliteStore) Live(ctx context.Context) (int, error) {
+	var n int
+	if err := s.live.QueryRowContext(ctx).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: live: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqliteStore) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping sqlite: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools (which also closes their prepared statements).
+func (s *sqliteStore) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
