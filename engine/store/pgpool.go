@@ -19,10 +19,10 @@ import (
 // broken ones.
 type connPool struct {
 	cfg  *pgx.ConnConfig
-	sem  chan struct{}  // one token per open connection, capacity = max
-	idle chan idleConn  // capacity = max, so release never blocks
-	mu   sync.Mutex     // orders release against close
-	done chan struct{}  // closed by close
+	sem  chan struct{} // one token per open connection, capacity = max
+	idle chan idleConn // capacity = max, so release never blocks
+	mu   sync.Mutex    // orders release against close
+	done chan struct{} // closed by close
 	once sync.Once
 }
 

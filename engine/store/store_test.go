@@ -1,0 +1,216 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/store/storetest"
+)
+
+func TestMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return store.NewMemory() })
+}
+
+func openSQLite(t testing.TB) store.Store {
+	s, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "flowd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openSQLite(t) })
+}
+
+// TestSQLiteDurable: what was committed is there after Close and reopen,
+// and reopening does not re-run migrations.
+func TestSQLiteDurable(t *testing.T) {
+	ctx := t.Context()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "dir with space", "f?#%.db")
+	if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(dsn, "sqlite:")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Commit(ctx, store.Commit{
+		Session:        store.Session{ID: "CA1", Flow: "f", Revision: "r", State: "s", Data: []byte(`{"a":1}`)},
+		Aliases:        []string{"WT1"},
+		History:        []store.HistoryEntry{{Kind: "event"}},
+		Outbox:         []store.OutboxItem{{Kind: "x", Payload: []byte(`{}`)}},
+		IdempotencyKey: "k1",
+		Reply:          []byte(`"ok"`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(dsn, "sqlite:")); err != nil {
+		t.Fatalf("database file not at the literal path: %v", err)
+	}
+
+	s, err = store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Get(ctx, "CA1")
+	if err != nil || got.Version != 1 || string(got.Data) != `{"a":1}` {
+		t.Fatalf("Get after reopen = %+v, %v", got, err)
+	}
+	if id, err := s.Resolve(ctx, "WT1"); err != nil || id != "CA1" {
+		t.Fatalf("Resolve after reopen = %q, %v", id, err)
+	}
+	if h, err := s.History(ctx, "CA1", 0, 0); err != nil || len(h) != 1 {
+		t.Fatalf("History after reopen = %+v, %v", h, err)
+	}
+	if o, err := s.Outbox(ctx, "CA1"); err != nil || len(o) != 1 || o[0].Status != store.OutboxPending {
+		t.Fatalf("Outbox after reopen = %+v, %v", o, err)
+	}
+	if r, found, err := s.Reply(ctx, "k1"); err != nil || !found || string(r) != `"ok"` {
+		t.Fatalf("Reply after reopen = %q, %v, %v", r, found, err)
+	}
+	// Seqs and IDs continue where they were.
+	got.State = "next"
+	if _, err := s.Commit(ctx, store.Commit{Session: got, History: []store.HistoryEntry{{Kind: "event"}},
+		Outbox: []store.OutboxItem{{Kind: "y"}}}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := s.History(ctx, "CA1", 0, 0)
+	o, _ := s.Outbox(ctx, "CA1")
+	if len(h) != 2 || h[1].Seq != 2 || len(o) != 2 || o[1].ID <= o[0].ID {
+		t.Fatalf("after reopen and commit: history %+v outbox %+v", h, o)
+	}
+}
+
+func TestOpenDSN(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.Open(ctx, "memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, dsn := range []string{"", "mysql://user:secret@host/db", "sqlite:", "foo"} {
+		_, err := store.Open(ctx, dsn)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", dsn)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Fatalf("Open(%q) error leaks the DSN: %v", dsn, err)
+		}
+		if dsn != "sqlite:" && !strings.Contains(err.Error(), "postgres://") {
+			t.Fatalf("Open(%q) error does not name the accepted forms: %v", dsn, err)
+		}
+	}
+}
+
+func TestMemoryClosed(t *testing.T) {
+	s := store.NewMemory()
+	s.Close()
+	if _, err := s.Get(t.Context(), "x"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after Close = %v, want an error", err)
+	}
+}
+
+// postgresDSN returns a DSN for a fresh schema that is dropped when the test
+// ends, or skips the test.
+func postgresDSN(t testing.TB) string {
+	base := os.Getenv("FLOWD_TEST_POSTGRES_DSN")
+	if base == "" {
+		t.Skip("FLOWD_TEST_POSTGRES_DSN not set: e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "flowd_test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect %s: %v", base, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("FLOWD_TEST_POSTGRES_DSN must be a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestPostgres(t *testing.T) {
+	postgresDSN(t) // skip early, before any subtest
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := store.Open(t.Context(), postgresDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestPostgresConcurrentOpen: replicas starting together migrate once.
+func TestPostgresConcurrentOpen(t *testing.T) {
+	dsn := postgresDSN(t)
+	var wg sync.WaitGroup
+	stores := make([]store.Store, 4)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = store.Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	// One replica writes, another reads.
+	if _, err := stores[0].Commit(t.Context(), store.Commit{Session: store.Session{ID: "CA1", State: "s"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := stores[3].Get(t.Context(), "CA1"); err != nil || s.Version != 1 {
+		t.Fatalf("Get from another replica = %+v, %v", s, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("schema_migrations rows = %d, %v; want 1", n, err)
+	}
+}
