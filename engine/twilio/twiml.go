@@ -165,7 +165,7 @@ func loop(n int) string {
 	return itoa(n)
 }
 
-func flag(b bool) string {
+func boolAttr(b bool) string {
 	if b {
 		return "true"
 	}
@@ -280,8 +280,8 @@ func element(v Verb, inGather bool) (twiml.Element, error) {
 			Method:         v.Method,
 			Timeout:        itoa(v.Timeout),
 			TimeLimit:      itoa(v.TimeLimit),
-			AnswerOnBridge: flag(v.AnswerOnBridge),
-			HangupOnStar:   flag(v.HangupOnStar),
+			AnswerOnBridge: boolAttr(v.AnswerOnBridge),
+			HangupOnStar:   boolAttr(v.HangupOnStar),
 			Record:         v.Record,
 		}
 		var targets []twiml.Element
@@ -340,7 +340,7 @@ func conference(c Conference) (twiml.Element, error) {
 	}
 	return twiml.VoiceConference{
 		Name:                   c.Name,
-		Muted:                  flag(c.Muted),
+		Muted:                  boolAttr(c.Muted),
 		Beep:                   c.Beep,
 		Coach:                  c.Coach,
 		ParticipantLabel:       c.ParticipantLabel,
