@@ -1,0 +1,160 @@
+package twiliosim
+
+import (
+	"math/rand"
+	"path"
+	"strings"
+	"time"
+)
+
+// WebhookMatch selects webhooks for fault injection. It sees the webhook
+// before delivery (Status, Body and At are zero).
+type WebhookMatch func(w Webhook) bool
+
+// MatchKind matches webhooks of one kind (voice, action, redirect, status,
+// assignment, event, conference, hold, wait, announce).
+func MatchKind(kind string) WebhookMatch { return func(w Webhook) bool { return w.Kind == kind } }
+
+// MatchEvent matches a webhook by its event: StatusCallbackEvent
+// (conference), EventType (workspace) or CallStatus (call status).
+func MatchEvent(ev string) WebhookMatch {
+	return func(w Webhook) bool {
+		for _, k := range []string{"StatusCallbackEvent", "EventType"} {
+			if v := w.Form[k]; len(v) > 0 {
+				return v[0] == ev
+			}
+		}
+		if w.Kind == "status" {
+			if v := w.Form["CallStatus"]; len(v) > 0 {
+				return v[0] == ev
+			}
+		}
+		return false
+	}
+}
+
+// Order is how held-back conference callbacks are released.
+type Order int
+
+const (
+	InOrder Order = iota
+	Reversed
+	Shuffled
+)
+
+type faults struct {
+	rest     []*restFault
+	dups     []*hookFault
+	delays   []*hookFault
+	holdConf bool
+	held     []*delivery
+}
+
+type restFault struct {
+	method, pattern string
+	status, times   int
+}
+
+type hookFault struct {
+	match  WebhookMatch
+	times  int
+	copies int
+	delay  time.Duration
+}
+
+// FailREST answers the next `times` REST requests matching method ("" = any)
+// and pathPattern with status (429 carries Retry-After and code 20429, other
+// statuses code 20500). pathPattern is a path.Match glob ("*" = one path
+// segment, e.g. "/2010-04-01/Accounts/*/Conferences/*/Participants/*.json")
+// or, without glob characters, a substring of the path.
+func (s *Sim) FailREST(method, pathPattern string, status, times int) {
+	s.lock()
+	defer s.unlock()
+	s.faults.rest = append(s.faults.rest, &restFault{method: strings.ToUpper(method), pattern: pathPattern, status: status, times: times})
+}
+
+func (f *faults) restFault(method, p string) *restFault {
+	for _, rf := range f.rest {
+		if rf.times <= 0 || (rf.method != "" && rf.method != method) {
+			continue
+		}
+		ok := false
+		if strings.ContainsAny(rf.pattern, "*?[") {
+			ok, _ = path.Match(rf.pattern, p)
+		} else {
+			ok = strings.Contains(p, rf.pattern)
+		}
+		if ok {
+			rf.times--
+			return rf
+		}
+	}
+	return nil
+}
+
+// DuplicateWebhooks delivers the next `times` matching webhooks twice, with
+// the same I-Twilio-Idempotency-Token (as a Twilio retry would).
+func (s *Sim) DuplicateWebhooks(m WebhookMatch, times int) {
+	s.lock()
+	defer s.unlock()
+	s.faults.dups = append(s.faults.dups, &hookFault{match: m, times: times, copies: 1})
+}
+
+// DelayWebhooks holds the next `times` matching webhooks back for d of
+// virtual time (Advance delivers them); later webhooks overtake them.
+func (s *Sim) DelayWebhooks(m WebhookMatch, d time.Duration, times int) {
+	s.lock()
+	defer s.unlock()
+	s.faults.delays = append(s.faults.delays, &hookFault{match: m, times: times, delay: d})
+}
+
+// HoldConferenceCallbacks keeps conference status callbacks back until
+// ReleaseConferenceCallbacks.
+func (s *Sim) HoldConferenceCallbacks() {
+	s.lock()
+	defer s.unlock()
+	s.faults.holdConf = true
+}
+
+// ReleaseConferenceCallbacks delivers the held conference callbacks in the
+// given order (Shuffled uses seed) and stops holding.
+func (s *Sim) ReleaseConferenceCallbacks(order Order, seed int64) {
+	s.lock()
+	defer s.unlock()
+	held := s.faults.held
+	s.faults.held, s.faults.holdConf = nil, false
+	switch order {
+	case Reversed:
+		for i, j := 0, len(held)-1; i < j; i, j = i+1, j-1 {
+			held[i], held[j] = held[j], held[i]
+		}
+	case Shuffled:
+		rand.New(rand.NewSource(seed)).Shuffle(len(held), func(i, j int) { held[i], held[j] = held[j], held[i] })
+	}
+	for _, d := range held {
+		s.enqueue(d)
+	}
+}
+
+func (f *faults) applyWebhook(s *Sim, d *delivery) {
+	view := Webhook{Kind: d.kind, Method: d.method, URL: d.url, Form: d.form, Token: d.token}
+	for _, h := range f.dups {
+		if h.times > 0 && h.match(view) {
+			h.times--
+			d.dup += h.copies
+			break
+		}
+	}
+	for _, h := range f.delays {
+		if h.times > 0 && h.match(view) {
+			h.times--
+			s.after(h.delay, func() { s.enqueue(d) })
+			return
+		}
+	}
+	if d.confCB && f.holdConf {
+		f.held = append(f.held, d)
+		return
+	}
+	s.enqueue(d)
+}
