@@ -195,7 +195,7 @@ func opCases() []opCase {
 			name:   "delete participant",
 			op:     Op{Kind: OpDeleteParticipant, ConferenceSid: testConference, Participant: testCall2},
 			method: "DELETE", path: acct + "/Conferences/" + testConference + "/Participants/" + testCall2 + ".json",
-			form:   url.Values{}, status: 204, response: "",
+			form: url.Values{}, status: 204, response: "",
 		},
 		{
 			name: "redirect call",
