@@ -25,6 +25,11 @@ var sqliteMigrations embed.FS
 // fails half way with SQLITE_BUSY on lock upgrade.
 const sqliteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 
+// sqliteBatch is the most rows one prepared INSERT writes; one statement per
+// commit instead of one per row saves a VDBE run and a driver round trip
+// per row.
+const sqliteBatch = 8
+
 // sqliteReaders bounds the reader pool; the machine is small and reads are
 // short.
 const sqliteReaders = 4
@@ -37,8 +42,10 @@ type sqliteStore struct {
 	w, r *sql.DB
 
 	// writer statements
-	insKey, insSession, updSession, bumpSeq, upsAlias, insHistory, insOutbox *sql.Stmt
-	claim, markSent, retry, markFailed, itemExists                           *sql.Stmt
+	insKey, insSession, updSession, bumpSeq, upsAlias *sql.Stmt
+	// multi-row inserts: insHistory[n] inserts n rows (1 <= n <= sqliteBatch)
+	insHistory, insOutbox                          [sqliteBatch + 1]*sql.Stmt
+	claim, markSent, retry, markFailed, itemExists *sql.Stmt
 	// reader statements
 	get, resolve, reply, history, outbox, pending, live *sql.Stmt
 }
@@ -139,11 +146,20 @@ const (
 )
 
 func (s *sqliteStore) prepare(ctx context.Context) error {
-	for _, p := range []struct {
+	type prep struct {
 		db   *sql.DB
 		dst  **sql.Stmt
 		text string
-	}{
+	}
+	var batch []prep
+	for n := 1; n <= sqliteBatch; n++ {
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+		batch = append(batch,
+			prep{s.w, &s.insHistory[n], `INSERT INTO history (session, seq, at, kind, data) VALUES ` + rows},
+			// Rows get ids in VALUES order.
+			prep{s.w, &s.insOutbox[n], `INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES ` + rows})
+	}
+	for _, p := range append(batch, []prep{
 		{s.w, &s.insKey, `INSERT INTO idempotency (key, session, reply, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`},
 		{s.w, &s.insSession, `INSERT INTO sessions (id, flow, revision, state, final, version, data, last_seq, created_at, updated_at)
@@ -153,17 +169,15 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{s.w, &s.bumpSeq, `UPDATE sessions SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq`},
 		{s.w, &s.upsAlias, `INSERT INTO aliases (alias, session) VALUES (?1, ?2)
 			ON CONFLICT (alias) DO UPDATE SET session = excluded.session WHERE session <> excluded.session`},
-		{s.w, &s.insHistory, `INSERT INTO history (session, seq, at, kind, data) VALUES (?, ?, ?, ?, ?)`},
-		{s.w, &s.insOutbox, `INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES (?, ?, ?, ?, ?)`},
 		// The writer is a single connection, so this statement is atomic
-		// with respect to every other write: no SKIP LOCKED needed.
+		// with respect to every other write: no SKIP LOCKED needed. h is
+		// each session's oldest pending item, read off the partial index.
 		{s.w, &s.claim, `UPDATE outbox SET lease_owner = ?1, lease_until = ?2
 			WHERE id IN (
-				SELECT o.id FROM outbox o
-				WHERE o.status = 'pending' AND o.next_attempt <= ?3
-				  AND (o.lease_until IS NULL OR o.lease_until <= ?3)
-				  AND NOT EXISTS (SELECT 1 FROM outbox p
-				                  WHERE p.status = 'pending' AND p.session = o.session AND p.id < o.id)
+				SELECT o.id
+				FROM (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY session) AS h
+				JOIN outbox o ON o.id = h.id
+				WHERE o.next_attempt <= ?3 AND (o.lease_until IS NULL OR o.lease_until <= ?3)
 				ORDER BY o.id LIMIT ?4)
 			RETURNING ` + sqliteOutboxCols},
 		{s.w, &s.markSent, `UPDATE outbox SET status = 'sent', result = ?3, lease_owner = '', lease_until = NULL
@@ -181,7 +195,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{s.r, &s.outbox, `SELECT ` + sqliteOutboxCols + ` FROM outbox WHERE session = ? ORDER BY id`},
 		{s.r, &s.pending, `SELECT count(*) FROM outbox WHERE status = 'pending'`},
 		{s.r, &s.live, `SELECT count(*) FROM sessions WHERE final = 0`},
-	} {
+	}...) {
 		st, err := p.db.PrepareContext(ctx, p.text)
 		if err != nil {
 			return fmt.Errorf("store: sqlite prepare %q: %w", firstLine(p.text), err)
@@ -262,11 +276,12 @@ func (s *sqliteStore) Commit(ctx context.Context, c Commit) (int64, error) {
 func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 	now := time.Now()
 	ss := &c.Session
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, done, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
+	defer done()
+	ctx = context.WithoutCancel(ctx)
 
 	// The key goes first so a redelivered event reports ErrDuplicate even
 	// though its version is stale too; the rollback undoes it on conflict.
@@ -319,16 +334,18 @@ func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 			}
 		}
 	}
-	if err := insertHistory(ctx, tx.StmtContext(ctx, s.insHistory), ss.ID, lastSeq-nh, c.History, now); err != nil {
+	if err := s.insertHistory(ctx, tx, ss.ID, lastSeq-nh, c.History, now); err != nil {
 		return 0, err
 	}
-	if len(c.Outbox) > 0 {
-		st := tx.StmtContext(ctx, s.insOutbox)
-		for _, it := range c.Outbox {
-			if _, err := st.ExecContext(ctx, ss.ID, it.Kind, it.Payload,
-				orNow(it.NextAttempt, now).UnixNano(), orNow(it.CreatedAt, now).UnixNano()); err != nil {
-				return 0, err
-			}
+	for rest := c.Outbox; len(rest) > 0; {
+		chunk := rest[:min(len(rest), sqliteBatch)]
+		rest = rest[len(chunk):]
+		args := make([]any, 0, 5*len(chunk))
+		for _, it := range chunk {
+			args = append(args, ss.ID, it.Kind, it.Payload, orNow(it.NextAttempt, now).UnixNano(), orNow(it.CreatedAt, now).UnixNano())
+		}
+		if _, err := tx.StmtContext(ctx, s.insOutbox[len(chunk)]).ExecContext(ctx, args...); err != nil {
+			return 0, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -337,10 +354,35 @@ func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 	return ss.Version + 1, nil
 }
 
+// begin waits (honouring ctx) for the writer connection and starts an
+// IMMEDIATE transaction on it that ctx no longer cancels: a write
+// transaction is short and all-or-nothing anyway, and a cancellable context
+// costs modernc/sqlite a watcher goroutine per statement, which dominated
+// Commit. done rolls back unless committed and returns the connection.
+func (s *sqliteStore) begin(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err = conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return tx, func() { tx.Rollback(); conn.Close() }, nil
+}
+
 // insertHistory writes entries with seq = base+1, base+2, ...
-func insertHistory(ctx context.Context, st *sql.Stmt, session string, base int64, entries []HistoryEntry, now time.Time) error {
-	for i, e := range entries {
-		if _, err := st.ExecContext(ctx, session, base+int64(i)+1, orNow(e.At, now).UnixNano(), e.Kind, e.Data); err != nil {
+func (s *sqliteStore) insertHistory(ctx context.Context, tx *sql.Tx, session string, base int64, entries []HistoryEntry, now time.Time) error {
+	for len(entries) > 0 {
+		chunk := entries[:min(len(entries), sqliteBatch)]
+		entries = entries[len(chunk):]
+		args := make([]any, 0, 5*len(chunk))
+		for _, e := range chunk {
+			base++
+			args = append(args, session, base, orNow(e.At, now).UnixNano(), e.Kind, e.Data)
+		}
+		if _, err := tx.StmtContext(ctx, s.insHistory[len(chunk)]).ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}
@@ -369,11 +411,12 @@ func (s *sqliteStore) AppendHistory(ctx context.Context, session string, entries
 
 func (s *sqliteStore) appendHistory(ctx context.Context, session string, entries []HistoryEntry) error {
 	now := time.Now()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, done, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer done()
+	ctx = context.WithoutCancel(ctx)
 	n := int64(len(entries))
 	var lastSeq int64
 	err = tx.StmtContext(ctx, s.bumpSeq).QueryRowContext(ctx, n, session).Scan(&lastSeq)
@@ -383,7 +426,7 @@ func (s *sqliteStore) appendHistory(ctx context.Context, session string, entries
 	if err != nil {
 		return err
 	}
-	if err := insertHistory(ctx, tx.StmtContext(ctx, s.insHistory), session, lastSeq-n, entries, now); err != nil {
+	if err := s.insertHistory(ctx, tx, session, lastSeq-n, entries, now); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -32,10 +32,12 @@ CREATE TABLE history (
     PRIMARY KEY (session, seq)
 ) WITHOUT ROWID;
 
--- AUTOINCREMENT: IDs are never reused, so "increasing" holds even after rows
--- are deleted by a future retention job.
+-- Plain INTEGER PRIMARY KEY (no AUTOINCREMENT, whose sqlite_sequence row
+-- would cost another page write per commit): ids are max+1, so they only
+-- ever increase as long as the newest row is never deleted, which the store
+-- never does.
 CREATE TABLE outbox (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           INTEGER PRIMARY KEY,
     session      TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     kind         TEXT    NOT NULL,
     payload      BLOB,
@@ -49,11 +51,11 @@ CREATE TABLE outbox (
     created_at   INTEGER NOT NULL
 );
 
+-- Every index is a page write per commit, so only two: all items of a
+-- session (listing), and the pending ones per session, from which the claim
+-- takes each session's head.
 CREATE INDEX outbox_session ON outbox (session, id);
--- The claim scans pending items only (by id, and per session for the
--- "oldest unfinished item" rule); sent/failed rows accumulate.
-CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'pending';
-CREATE INDEX outbox_pending_session ON outbox (session, id) WHERE status = 'pending';
+CREATE INDEX outbox_pending ON outbox (session, id) WHERE status = 'pending';
 
 -- No foreign key: the key is written before the session row exists on create.
 CREATE TABLE idempotency (

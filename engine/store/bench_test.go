@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/flowd/flowd/engine/store"
+)
+
+// BenchmarkCommit measures one typical event: update a session and write 5
+// history rows, 3 outbox rows, an alias and an idempotency key.
+func BenchmarkCommit(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchCommit(b, store.NewMemory()) })
+	b.Run("sqlite", func(b *testing.B) { benchCommit(b, openSQLite(b)) })
+	b.Run("postgres", func(b *testing.B) {
+		s, err := store.Open(b.Context(), postgresDSN(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCommit(b, s)
+	})
+}
+
+func benchCommit(b *testing.B, s store.Store) {
+	defer s.Close()
+	ctx := b.Context()
+	data := []byte(`{"facts":{"caller":"+15551234567","lang":"en"},"vars":{"attempts":1},"roles":{"customer":"CA1"}}`)
+	hist := []byte(`{"event":"task.created","from":"queued","to":"ringing"}`)
+	payload := []byte(`{"call":"CA1","conference":"CF1","hold":true,"announceUrl":"https://example.com/a"}`)
+	ss := store.Session{ID: "CA1", Flow: "support", Revision: "3f2a", State: "start", Data: data}
+	v, err := s.Commit(ctx, store.Commit{Session: ss})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ss.Version = v
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		c := store.Commit{
+			Session:        ss,
+			Aliases:        []string{"WT1"},
+			IdempotencyKey: fmt.Sprint("ev-", i),
+			Reply:          []byte(`{"twiml":"<Response/>"}`),
+		}
+		for range 5 {
+			c.History = append(c.History, store.HistoryEntry{Kind: "transition", Data: hist})
+		}
+		for range 3 {
+			c.Outbox = append(c.Outbox, store.OutboxItem{Kind: "participant.update", Payload: payload})
+		}
+		v, err := s.Commit(ctx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ss.Version = v
+	}
+}
