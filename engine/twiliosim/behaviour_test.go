@@ -2,6 +2,7 @@ package twiliosim
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -345,5 +346,76 @@ func TestGatherAndDialNumber(t *testing.T) {
 	settle(t, s)
 	if said := s.Said("+15551112222"); said[len(said)-1] != "No input" {
 		t.Fatalf("said %v", said)
+	}
+}
+
+func TestStandaloneStartAndControl(t *testing.T) {
+	s := New(Options{OpenAPIDir: "-"})
+	defer s.Close()
+	u, err := s.Start("")
+	must(t, err)
+	a := newApp(t, s)
+	a.twiml("/v", `<Response><Say>hi</Say><Pause length="30"/></Response>`)
+	s.AddNumber(support, a.url("/v"))
+	resp, err := http.PostForm(u+"/_sim/call", url.Values{"from": {customer}, "to": {support}})
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	settle(t, s)
+	if got := s.Said(customer); len(got) != 1 || got[0] != "hi" {
+		t.Fatalf("said %v", got)
+	}
+	resp, err = http.PostForm(u+"/_sim/advance", url.Values{"d": {"31s"}})
+	must(t, err)
+	resp.Body.Close()
+	if c, _ := s.Call(customer); c.Status != "completed" {
+		t.Fatalf("call %+v", c)
+	}
+}
+
+func TestRingingLegCanceledWhenCallerHangsUp(t *testing.T) {
+	s, _ := contactCenter(t)
+	_, err := s.PlaceCall(customer, support)
+	must(t, err)
+	settle(t, s)
+	if c, _ := s.Call(alice); c.Status != "ringing" {
+		t.Fatalf("agent leg %+v", c)
+	}
+	must(t, s.Hangup(customer))
+	settle(t, s)
+	task := s.Tasks()[0]
+	if task.AssignmentStatus != "canceled" || task.Reservations[0].Status != "canceled" {
+		t.Fatalf("task %+v", task)
+	}
+	if c, _ := s.Call(alice); c.Status != "canceled" {
+		t.Fatalf("agent leg %+v", c)
+	}
+}
+
+func TestSuperviseWhisper(t *testing.T) {
+	s, _ := contactCenter(t)
+	task, _ := connectCustomer(t, s)
+	p := &tr.UpdateTaskReservationParams{}
+	p.SetInstruction("supervise")
+	p.SetSupervisor(supervisor)
+	p.SetSupervisorMode("whisper")
+	_, err := restClient(t, s).TaskrouterV1.UpdateTaskReservation(s.WorkspaceSid(), task.Sid, task.Reservations[0].Sid, p)
+	must(t, err)
+	settle(t, s)
+	must(t, s.Answer(supervisor))
+	settle(t, s)
+	if !s.Hears(alice, supervisor) || s.Hears(customer, supervisor) || !s.Hears(supervisor, customer) {
+		t.Fatal("during a whisper only the agent hears the supervisor")
+	}
+	// the timeline records who the customer heard, with virtual timestamps
+	tl := s.Timeline(customer)
+	var kinds []string
+	for _, h := range tl {
+		kinds = append(kinds, h.Kind+":"+h.Source+strings.Join(h.Parties, ","))
+	}
+	if len(tl) < 3 || tl[len(tl)-1].Kind != "parties" || tl[len(tl)-1].Parties[0] != alice {
+		t.Fatalf("timeline %v", kinds)
 	}
 }

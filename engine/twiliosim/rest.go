@@ -1,7 +1,6 @@
 package twiliosim
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,6 +112,10 @@ func init() {
 func (s *Sim) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Sim) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_sim/") {
+		s.serveControl(w, r)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	s.restInflight++
@@ -926,5 +929,3 @@ func (s *Sim) restListWorkflows(_ map[string]string, _ url.Values, _ *http.Reque
 	}
 	return 200, s.trList("workflows", "/Workflows", items)
 }
-
-var _ = bytes.NewReader

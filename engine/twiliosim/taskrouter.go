@@ -76,6 +76,15 @@ type reservation struct {
 	created time.Time
 	updated time.Time
 	timer   *timer
+	leg     *call // the worker leg an instruction is ringing
+}
+
+// cancelLeg stops a worker leg still ringing for a reservation that is no
+// longer pending (timeout, task canceled), as TaskRouter does.
+func (s *Sim) cancelLeg(r *reservation) {
+	if r.leg != nil && r.leg.status == "ringing" {
+		s.failLeg(r.leg, "canceled")
+	}
 }
 
 func (t *task) queueName() string {
@@ -386,6 +395,7 @@ func (s *Sim) reservationTimeout(r *reservation) {
 func (s *Sim) closeReservation(r *reservation, status string) {
 	r.timer.cancel()
 	r.status, r.updated = status, s.now
+	s.cancelLeg(r)
 	t := r.task
 	if t.status == "reserved" {
 		t.status, t.updated = "pending", s.now
@@ -423,6 +433,7 @@ func (s *Sim) cancelTask(t *task, reason string) {
 		if r.status == "pending" {
 			r.timer.cancel()
 			r.status, r.updated = "canceled", s.now
+			s.cancelLeg(r)
 			s.event("reservation.canceled", "Reservation", r.sid, t, r, r.worker, "Reservation canceled")
 		}
 	}
@@ -633,6 +644,7 @@ func (s *Sim) conferenceInstruction(r *reservation, p url.Values) *apiError {
 	}
 	from := defStr(p.Get("From"), cust.to)
 	leg := s.newCall(from, to, "outbound-api")
+	r.leg = leg
 	leg.statusCB = p.Get("StatusCallback")
 	leg.statusCBMethod = p.Get("StatusCallbackMethod")
 	leg.statusEvents = parseEvents(p["StatusCallbackEvent"])
@@ -690,6 +702,7 @@ func (s *Sim) dequeueInstruction(r *reservation, p url.Values) *apiError {
 	}
 	to := defStr(p.Get("DequeueTo"), w.contactURI())
 	leg := s.newCall(defStr(p.Get("DequeueFrom"), cust.to), to, "outbound-api")
+	r.leg = leg
 	leg.statusCB = p.Get("DequeueStatusCallbackUrl")
 	leg.statusEvents = parseEvents(p["DequeueStatusCallbackEvent"])
 	leg.onAnswer = func(leg *call) {
