@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -546,4 +547,45 @@ func TestParseRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+// Each call captures its own response: concurrent calls must not see each
+// other's status or Retry-After.
+func TestClientDoConcurrent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sid := strings.TrimSuffix(r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:], ".json")
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(sid, "0") {
+			w.Header().Set("Retry-After", sid[len(sid)-2:len(sid)-1])
+			w.WriteHeader(429)
+			_, _ = io.WriteString(w, `{"status":429,"code":20429,"message":"slow down"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"sid":"`+sid+`"}`)
+	}))
+	defer srv.Close()
+	c, err := NewClient(Config{AccountSid: testAccount, AuthToken: testToken, BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sid := fmt.Sprintf("CA%030d%02d", 0, i)
+			res, err := c.Do(context.Background(), Op{Kind: OpUpdateCall, CallSid: sid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+			if i%10 == 0 {
+				var e *Error
+				if !errors.As(err, &e) || e.Status != 429 || e.RetryAfter != time.Duration(i/10)*time.Second {
+					t.Errorf("%s: %v", sid, err)
+				}
+				return
+			}
+			if err != nil || res.Sid != sid || res.Status != 200 {
+				t.Errorf("%s: %+v, %v", sid, res, err)
+			}
+		}()
+	}
+	wg.Wait()
 }

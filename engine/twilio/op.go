@@ -81,11 +81,6 @@ func (o Op) Validate() error {
 		if o.Kind == OpUpdateParticipant {
 			need(o.UpdateParticipant != nil, "update_participant")
 		}
-		// Only Participants.json (create) accepts a friendly name; the
-		// per-participant resource needs the conference SID.
-		if o.ConferenceSid != "" && !strings.HasPrefix(o.ConferenceSid, "CF") {
-			return fmt.Errorf("twilio: %s needs the conference SID (CF…), not the name %q", o.Kind, o.ConferenceSid)
-		}
 	case OpUpdateCall:
 		need(o.CallSid != "", "call_sid")
 		need(o.UpdateCall != nil, "update_call")
@@ -116,7 +111,28 @@ func (o Op) Validate() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("twilio: %s op is missing %s", o.Kind, strings.Join(missing, ", "))
 	}
-	return nil
+	// Twilio's spec constrains these path segments to SIDs of one type; a
+	// wrong prefix means the engine swapped or mislabeled an identifier.
+	// (Only Participants.json, for create, accepts a conference's friendly
+	// name; only the participant segment accepts a label.)
+	check := func(field, value, prefix string) error {
+		if value != "" && !strings.HasPrefix(value, prefix) {
+			return fmt.Errorf("twilio: %s op: %s %q is not a %s… SID", o.Kind, field, value, prefix)
+		}
+		return nil
+	}
+	var confPrefix string
+	if o.Kind == OpUpdateParticipant || o.Kind == OpDeleteParticipant {
+		confPrefix = "CF"
+	}
+	return errors.Join(
+		check("conference_sid", o.ConferenceSid, confPrefix),
+		check("call_sid", o.CallSid, "CA"),
+		check("workspace_sid", o.WorkspaceSid, "WS"),
+		check("task_sid", o.TaskSid, "WT"),
+		check("reservation_sid", o.ReservationSid, "WR"),
+		check("worker_sid", o.WorkerSid, "WK"),
+	)
 }
 
 // method and resource path relative to the account or workspace, for String.

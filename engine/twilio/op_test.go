@@ -100,6 +100,9 @@ func TestOpValidate(t *testing.T) {
 		"task update w/o task":    {Kind: OpUpdateTask, WorkspaceSid: "WS1", UpdateTask: &tr.UpdateTaskParams{}},
 		"reservation w/o res sid": {Kind: OpUpdateReservation, WorkspaceSid: "WS1", TaskSid: "WT1", UpdateReservation: &tr.UpdateTaskReservationParams{}},
 		"worker w/o worker":       {Kind: OpUpdateWorker, WorkspaceSid: "WS1", UpdateWorker: &tr.UpdateWorkerParams{}},
+		"swapped task and res":    {Kind: OpUpdateReservation, WorkspaceSid: "WS1", TaskSid: "WR1", ReservationSid: "WT1", UpdateReservation: &tr.UpdateTaskReservationParams{}},
+		"call sid is a conf":      {Kind: OpUpdateCall, CallSid: "CF1", UpdateCall: &api.UpdateCallParams{}},
+		"worker sid wrong":        {Kind: OpUpdateWorker, WorkspaceSid: "WS1", WorkerSid: "bob", UpdateWorker: &tr.UpdateWorkerParams{}},
 	}
 	for name, op := range bad {
 		if err := op.Validate(); err == nil {

@@ -32,24 +32,34 @@ type VoiceRequest struct {
 	SpeechResult  string
 	ParentCallSid string
 	ConferenceSid string
-	Form          url.Values // every field as posted
+	// <Dial action> callbacks: the outcome of the dialed leg.
+	DialCallStatus string // completed, answered, busy, no-answer, failed, canceled
+	DialCallSid    string
+	// <Enqueue action> callbacks: why the call left the queue.
+	QueueResult string // bridged, queue-full, error, hangup, redirected, leave, system-error
+	QueueSid    string
+	Form        url.Values // every field as posted
 }
 
 // ParseVoice reads a Voice webhook. It needs CallSid.
 func ParseVoice(form url.Values) (VoiceRequest, error) {
 	f := fields{form: form}
 	r := VoiceRequest{
-		CallSid:       f.required("CallSid"),
-		AccountSid:    form.Get("AccountSid"),
-		From:          form.Get("From"),
-		To:            form.Get("To"),
-		CallStatus:    form.Get("CallStatus"),
-		Direction:     form.Get("Direction"),
-		Digits:        form.Get("Digits"),
-		SpeechResult:  form.Get("SpeechResult"),
-		ParentCallSid: form.Get("ParentCallSid"),
-		ConferenceSid: form.Get("ConferenceSid"),
-		Form:          form,
+		CallSid:        f.required("CallSid"),
+		AccountSid:     form.Get("AccountSid"),
+		From:           form.Get("From"),
+		To:             form.Get("To"),
+		CallStatus:     form.Get("CallStatus"),
+		Direction:      form.Get("Direction"),
+		Digits:         form.Get("Digits"),
+		SpeechResult:   form.Get("SpeechResult"),
+		ParentCallSid:  form.Get("ParentCallSid"),
+		ConferenceSid:  form.Get("ConferenceSid"),
+		DialCallStatus: form.Get("DialCallStatus"),
+		DialCallSid:    form.Get("DialCallSid"),
+		QueueResult:    form.Get("QueueResult"),
+		QueueSid:       form.Get("QueueSid"),
+		Form:           form,
 	}
 	return r, f.err
 }
@@ -132,6 +142,7 @@ func ParseAssignment(form url.Values) (Assignment, error) {
 // worker.* ...). Fields that do not apply to the event are empty.
 type WorkspaceEvent struct {
 	EventType            string // e.g. "reservation.accepted", "task.canceled"
+	EventDescription     string
 	ResourceType         string // Task, Reservation, Worker, Activity, Workflow, Workspace
 	ResourceSid          string
 	WorkspaceSid         string
@@ -139,6 +150,7 @@ type WorkspaceEvent struct {
 	ReservationSid       string
 	WorkerSid            string
 	WorkerName           string
+	WorkerActivitySid    string
 	WorkerActivityName   string
 	TaskQueueSid         string
 	WorkflowSid          string
@@ -157,6 +169,7 @@ func ParseWorkspaceEvent(form url.Values) (WorkspaceEvent, error) {
 	f := fields{form: form}
 	r := WorkspaceEvent{
 		EventType:            f.required("EventType"),
+		EventDescription:     form.Get("EventDescription"),
 		ResourceType:         form.Get("ResourceType"),
 		ResourceSid:          form.Get("ResourceSid"),
 		WorkspaceSid:         form.Get("WorkspaceSid"),
@@ -164,6 +177,7 @@ func ParseWorkspaceEvent(form url.Values) (WorkspaceEvent, error) {
 		ReservationSid:       form.Get("ReservationSid"),
 		WorkerSid:            form.Get("WorkerSid"),
 		WorkerName:           form.Get("WorkerName"),
+		WorkerActivitySid:    form.Get("WorkerActivitySid"),
 		WorkerActivityName:   form.Get("WorkerActivityName"),
 		TaskQueueSid:         form.Get("TaskQueueSid"),
 		WorkflowSid:          form.Get("WorkflowSid"),

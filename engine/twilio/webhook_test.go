@@ -14,12 +14,14 @@ func TestParseVoice(t *testing.T) {
 	form := url.Values{
 		"CallSid": {testCall}, "AccountSid": {testAccount}, "From": {"+15550001111"}, "To": {"+15552223333"},
 		"CallStatus": {"in-progress"}, "Direction": {"inbound"}, "Digits": {"1"}, "SpeechResult": {"sales"},
+		"DialCallStatus": {"no-answer"}, "DialCallSid": {testCall2}, "QueueResult": {"hangup"},
 	}
 	r, err := ParseVoice(form)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.CallSid != testCall || r.Digits != "1" || r.SpeechResult != "sales" || r.Direction != "inbound" || r.Form.Get("To") != "+15552223333" {
+	if r.CallSid != testCall || r.Digits != "1" || r.SpeechResult != "sales" || r.Direction != "inbound" || r.Form.Get("To") != "+15552223333" ||
+		r.DialCallStatus != "no-answer" || r.DialCallSid != testCall2 || r.QueueResult != "hangup" {
 		t.Errorf("parsed %+v", r)
 	}
 	form.Del("CallSid")
