@@ -80,7 +80,8 @@ func (s *pgStore) queryItems(ctx context.Context, sql string, args ...any) (item
 // OpenPostgres connects to PostgreSQL and applies pending migrations.
 // Unknown URL query parameters are sent as session settings, so
 // "?search_path=myschema" isolates a deployment (or a test) in its own
-// schema; the schema must exist.
+// schema; the schema must exist. pool_max_conns=N bounds the connections
+// (default max(4, NumCPU)), as with pgxpool.
 func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 	pool, err := newConnPool(dsn)
 	if err != nil {

@@ -29,9 +29,13 @@
 //   - SQLite ("sqlite:PATH"): pure Go (modernc.org/sqlite), WAL mode, one
 //     writer connection plus a small reader pool; for single-replica
 //     deployments.
-//   - PostgreSQL ("postgres://..."): pgx connection pool; several flowd
-//     replicas may share one database (row locks, SKIP LOCKED claims,
-//     migrations under an advisory lock).
+//   - PostgreSQL ("postgres://..."): pgx with a small connection pool;
+//     several flowd replicas may share one database (conditional updates
+//     under row locks, SKIP LOCKED claims, migrations under an advisory
+//     lock).
+//
+// Nothing is ever deleted: sessions, history, settled outbox items and
+// idempotency keys stay until an operator prunes them.
 //
 // Times are returned in UTC. PostgreSQL keeps microseconds, the other two
 // nanoseconds; callers that compare times should not depend on more than
