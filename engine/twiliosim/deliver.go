@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,7 +55,7 @@ func (s *Sim) send(d *delivery) {
 	}
 	d.method = strings.ToUpper(d.method)
 	s.seq++
-	d.token = s.salt + "-" + itoa(int(s.seq))
+	d.token = s.salt + "-" + strconv.FormatUint(s.seq, 10)
 	s.faults.applyWebhook(s, d)
 }
 
@@ -167,26 +168,4 @@ func cloneValues(v url.Values) map[string][]string {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	var b [20]byte
-	n := len(b)
-	for i > 0 {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-	}
-	if neg {
-		n--
-		b[n] = '-'
-	}
-	return string(b[n:])
 }
