@@ -180,6 +180,15 @@ func testCreateGet(t *testing.T, s store.Store) {
 	if _, err := s.Commit(ctx(t), store.Commit{}); err == nil {
 		t.Fatal("Commit without session ID succeeded")
 	}
+	// An update of a session that does not exist: stored version is 0.
+	ghost := newSession("CA9")
+	ghost.Version = 3
+	if _, err := s.Commit(ctx(t), store.Commit{Session: ghost}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("update of unknown session: %v, want ErrConflict", err)
+	}
+	if _, err := s.Get(ctx(t), "CA9"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after failed update of unknown session: %v", err)
+	}
 }
 
 func testUpdate(t *testing.T, s store.Store) {
