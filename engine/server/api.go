@@ -1,0 +1,305 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/flow"
+)
+
+// ErrorResponse is the body of every /v1 error, for clients that decode it.
+type ErrorResponse struct {
+	Error APIError `json:"error"`
+}
+
+// APIError is one /v1 error. Code is stable (see the package doc); Message
+// is for humans.
+type APIError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Allowed lists the commands the task accepts now (not_allowed; always
+	// present, possibly empty, in that case).
+	Allowed []string `json:"allowed,omitempty"`
+	// State is the task's current state (not_allowed).
+	State string `json:"state,omitempty"`
+	// Param names the offending parameter (invalid_params), when one is.
+	Param string `json:"param,omitempty"`
+}
+
+// FlowSummary is one entry of GET /v1/flows.
+type FlowSummary struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	File        string   `json:"file,omitempty"`
+	Numbers     []string `json:"numbers"`
+	Revision    string   `json:"revision"`
+	Initial     string   `json:"initial"`
+	States      []string `json:"states"`
+	Commands    []string `json:"commands"`
+}
+
+// IdempotencyKeyHeader lets an API client make a command safe to retry.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+const maxIdempotencyKey = 255
+
+func tokenDigest(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+// bearer guards /v1. Digests are compared so neither the token's bytes nor
+// its length leak through timing.
+func (s *Server) bearer(c *gin.Context) {
+	if s.apiToken == nil {
+		return
+	}
+	h := c.GetHeader("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") ||
+		subtle.ConstantTimeCompare(tokenDigest(strings.TrimSpace(tok)), s.apiToken) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="flowd"`)
+		apiError(c, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token (Authorization: Bearer FLOWD_API_TOKEN)", nil)
+		c.Abort()
+	}
+}
+
+// apiError writes a /v1 error; extra adds code-specific fields.
+func apiError(c *gin.Context, status int, code, msg string, extra map[string]any) {
+	e := map[string]any{"code": code, "message": msg}
+	for k, v := range extra {
+		e[k] = v
+	}
+	if status >= 400 && status < 500 && status != http.StatusNotFound {
+		infoOf(c).warn = code + ": " + msg
+	}
+	b, err := json.Marshal(map[string]any{"error": e})
+	if err != nil {
+		b = []byte(`{"error":{"code":"internal","message":"could not encode the error"}}`)
+	}
+	c.Data(status, jsonType, b)
+	c.Abort()
+}
+
+func writeJSON(c *gin.Context, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		infoOf(c).err = err
+		apiError(c, http.StatusInternalServerError, "internal", "could not encode the answer", nil)
+		return
+	}
+	c.Data(http.StatusOK, jsonType, b)
+}
+
+// engineError maps the engine's errors to statuses and codes.
+func (s *Server) engineError(c *gin.Context, err error, key string) {
+	var (
+		ce *engine.CommandError
+		pe *engine.ParamError
+		ue *engine.UnknownCommandError
+	)
+	switch {
+	case errors.Is(err, engine.ErrUnknownSession):
+		apiError(c, http.StatusNotFound, "unknown_task", fmt.Sprintf("no task or call %q", key), nil)
+	case errors.As(err, &ue):
+		apiError(c, http.StatusNotFound, "unknown_command", ue.Error(), nil)
+	case errors.As(err, &ce):
+		allowed := ce.Allowed
+		if allowed == nil {
+			allowed = []string{}
+		}
+		apiError(c, http.StatusConflict, "not_allowed", ce.Error(), map[string]any{"allowed": allowed, "state": ce.State})
+	case errors.As(err, &pe):
+		var extra map[string]any
+		if pe.Param != "" {
+			extra = map[string]any{"param": pe.Param}
+		}
+		apiError(c, http.StatusUnprocessableEntity, "invalid_params", pe.Error(), extra)
+	case errors.Is(err, context.DeadlineExceeded):
+		infoOf(c).err = err
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "the engine did not answer in time; retry with the same Idempotency-Key", nil)
+	default:
+		infoOf(c).err = err
+		apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
+	}
+}
+
+// command serves POST /v1/tasks/{TaskSid}/commands/{name}.
+func (s *Server) command(c *gin.Context) {
+	sid, name := c.Param("sid"), c.Param("name")
+	info := infoOf(c)
+	info.task = sid
+	body, err := readBody(c, s.maxAPI)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			apiError(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is over %d bytes", s.maxAPI), nil)
+			return
+		}
+		apiError(c, http.StatusBadRequest, "invalid_request", "could not read the body: "+err.Error(), nil)
+		return
+	}
+	params := map[string]any{}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if ct := c.GetHeader("Content-Type"); ct != "" && !isJSON(ct) {
+			apiError(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "want application/json, got "+ct, nil)
+			return
+		}
+		if params, err = decodeParams(body); err != nil {
+			apiError(c, http.StatusBadRequest, "invalid_json", err.Error(), nil)
+			return
+		}
+	}
+	key := c.GetHeader(IdempotencyKeyHeader)
+	if len(key) > maxIdempotencyKey {
+		apiError(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%s is over %d bytes", IdempotencyKeyHeader, maxIdempotencyKey), nil)
+		return
+	}
+	if key != "" {
+		// A client's key is unique only among its own requests: scope it so
+		// it can never replay a Twilio webhook's reply or another task's.
+		key = "v1:" + sid + "/" + name + ":" + key
+	}
+	reply, err := s.handle(c, apiTimeout, engine.CommandEvent(sid, name, params, key))
+	if err != nil {
+		s.engineError(c, err, sid)
+		return
+	}
+	c.Data(http.StatusOK, jsonType, reply.Body)
+}
+
+// decodeParams reads a command's parameters: exactly one JSON object.
+func decodeParams(body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var params map[string]any
+	if err := dec.Decode(&params); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, errors.New("the body must be a JSON object of parameters")
+		}
+		return nil, fmt.Errorf("malformed JSON: %v", err)
+	}
+	if params == nil {
+		return nil, errors.New("the body must be a JSON object of parameters, not null")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed JSON: data after the object")
+	}
+	return params, nil
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// task serves GET /v1/tasks/{TaskSid}: the session with its history.
+func (s *Server) task(c *gin.Context) {
+	sid := c.Param("sid")
+	info := infoOf(c)
+	info.task = sid
+	ctx, cancel := handleContext(c, apiTimeout)
+	defer cancel()
+	v, err := s.eng.Task(ctx, sid, true)
+	if err != nil {
+		s.engineError(c, err, sid)
+		return
+	}
+	info.session, info.state = v.Session, v.State
+	writeJSON(c, v)
+}
+
+// flows serves GET /v1/flows.
+func (s *Server) flows(c *gin.Context) {
+	set := s.eng.Flows()
+	out := []FlowSummary{}
+	if set != nil {
+		for _, f := range set.Flows {
+			out = append(out, summarize(f))
+		}
+	}
+	writeJSON(c, out)
+}
+
+func summarize(f *flow.Flow) FlowSummary {
+	states := f.StateOrder
+	if len(states) == 0 {
+		states = sortedKeys(f.States)
+	}
+	numbers := f.Numbers
+	if numbers == nil {
+		numbers = []string{}
+	}
+	return FlowSummary{Name: f.Name, Description: f.Description, File: f.File, Numbers: numbers,
+		Revision: f.Revision, Initial: f.Initial, States: states, Commands: sortedKeys(f.Commands)}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// graph serves GET /v1/flows/{name}/graph as Mermaid text.
+func (s *Server) graph(c *gin.Context) {
+	name := c.Param("name")
+	var f *flow.Flow
+	if set := s.eng.Flows(); set != nil {
+		f = set.ByName(name)
+	}
+	if f == nil {
+		apiError(c, http.StatusNotFound, "unknown_flow", fmt.Sprintf("no flow %q is loaded", name), nil)
+		return
+	}
+	c.Header("X-Flowd-Revision", f.Revision)
+	c.Data(http.StatusOK, "text/vnd.mermaid; charset=utf-8", []byte(flow.Mermaid(f)))
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.Data(http.StatusOK, jsonType, []byte(`{"status":"ok"}`))
+}
+
+// readyz: ready when the store answers, flows are loaded, webhooks can be
+// authenticated and no shutdown has begun.
+func (s *Server) readyz(c *gin.Context) {
+	var problems []string
+	if s.draining.Load() {
+		problems = append(problems, "shutting down")
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		problems = append(problems, "store unreachable: "+err.Error())
+	}
+	n := 0
+	if set := s.eng.Flows(); set != nil {
+		n = len(set.Flows)
+	}
+	if n == 0 {
+		problems = append(problems, "no flows loaded")
+	}
+	if s.validator == nil {
+		problems = append(problems, "no Twilio auth token: every webhook is refused")
+	}
+	if len(problems) > 0 {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "problems": problems, "flows": n})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "flows": n})
+}

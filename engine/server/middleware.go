@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// reqInfo collects what a handler learned about a request (SIDs, outcome),
+// for the access log line and for a panic's log line.
+type reqInfo struct {
+	task, call, conference, reservation, session string
+	event, state                                 string
+	duplicate                                    bool
+	warn                                         string // logged at WARN: answered, but worth a look
+	err                                          error  // logged at ERROR
+}
+
+const infoKey = "flowd.req"
+
+func infoOf(c *gin.Context) *reqInfo {
+	if v, ok := c.Get(infoKey); ok {
+		return v.(*reqInfo)
+	}
+	// Only reached if a handler runs without observe (not in routes()).
+	info := &reqInfo{}
+	c.Set(infoKey, info)
+	return info
+}
+
+// observe wraps every request: metrics, one log line, and recovery, so a
+// panic is logged with the call's SIDs and answered 500 instead of tearing
+// down the connection.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	info := &reqInfo{}
+	c.Set(infoKey, info)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.metrics.panics.Inc()
+			info.err = fmt.Errorf("panic: %v", v)
+			s.log.Error("panic serving request", append(info.attrs(),
+				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))...)
+			if !c.Writer.Written() {
+				if strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+					apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
+				} else {
+					c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error\n"))
+				}
+			}
+			c.Abort()
+		}
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		d := time.Since(start)
+		s.metrics.observe(route, c.Request.Method, status, d)
+		s.logRequest(c.Request, route, status, d, info)
+	}()
+	c.Next()
+}
+
+func (i *reqInfo) attrs() []any {
+	var a []any
+	add := func(k, v string) {
+		if v != "" {
+			a = append(a, slog.String(k, v))
+		}
+	}
+	add("task_sid", i.task)
+	add("call_sid", i.call)
+	add("conference_sid", i.conference)
+	add("reservation_sid", i.reservation)
+	add("session", i.session)
+	add("event", i.event)
+	add("state", i.state)
+	return a
+}
+
+func (s *Server) logRequest(r *http.Request, route string, status int, d time.Duration, info *reqInfo) {
+	level := slog.LevelInfo
+	switch {
+	case info.err != nil || status >= 500:
+		level = slog.LevelError
+	case info.warn != "" || status == http.StatusForbidden || status == http.StatusUnauthorized:
+		level = slog.LevelWarn
+	case route == "/healthz" || route == "/readyz" || route == "/metrics":
+		// Probes and scrapes every few seconds would drown the calls.
+		level = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("ms", float64(d.Microseconds())/1000),
+	)
+	for _, a := range info.attrs() {
+		attrs = append(attrs, a.(slog.Attr))
+	}
+	if info.duplicate {
+		attrs = append(attrs, slog.Bool("duplicate", true))
+	}
+	if info.warn != "" {
+		attrs = append(attrs, slog.String("warning", info.warn))
+	}
+	if info.err != nil {
+		attrs = append(attrs, slog.String("error", info.err.Error()))
+	}
+	s.log.LogAttrs(ctx, level, "http", attrs...)
+}
+
+// handleContext bounds Engine.Handle so the answer reaches Twilio before
+// Twilio gives up on it.
+func handleContext(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), d)
+}

@@ -1,0 +1,361 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// Defaults for Config fields left empty.
+const (
+	DefaultAddr            = ":8080"
+	DefaultFlows           = "flows"
+	DefaultStore           = "sqlite:flowd.db"
+	DefaultPublicURL       = "http://localhost:8080"
+	DefaultReloadInterval  = 2 * time.Second
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultFlushTimeout    = 10 * time.Second
+)
+
+// Config is everything `flowd serve` needs. ConfigFromEnv fills it from the
+// environment; flags may override fields.
+type Config struct {
+	Addr     string       // FLOWD_ADDR, default :8080
+	Listener net.Listener // if set, served instead of listening on Addr (tests)
+	// Flows are flow files or directories of them (FLOWD_FLOWS, a
+	// path list; default "flows").
+	Flows []string
+	// Store is the store DSN (FLOWD_STORE): memory:, sqlite:PATH or
+	// postgres://…; default sqlite:flowd.db.
+	Store string
+	// PublicURL is the base URL Twilio uses to reach flowd
+	// (FLOWD_PUBLIC_URL); webhook signatures are checked against it and
+	// callback URLs are built from it. Default http://localhost:8080, with
+	// a warning.
+	PublicURL string
+
+	AccountSid string // TWILIO_ACCOUNT_SID
+	AuthToken  string // TWILIO_AUTH_TOKEN: signs webhooks; REST credential unless an API key is set
+	APIKey     string // TWILIO_API_KEY (SK…), REST only
+	APISecret  string // TWILIO_API_SECRET
+	// TwilioAPIURL sends REST calls there instead of Twilio
+	// (FLOWD_TWILIO_API_URL; a stand-in such as twiliosim).
+	TwilioAPIURL string
+	Edge, Region string // TWILIO_EDGE, TWILIO_REGION
+
+	// APIToken is the bearer token /v1 requires (FLOWD_API_TOKEN); empty
+	// leaves /v1 open, which the log says at start.
+	APIToken string
+
+	// Env is what flows read as env.NAME. Default: the process
+	// environment minus flowd's and Twilio's secrets.
+	Env map[string]string
+
+	Logger *slog.Logger
+	// Sender, if set, replaces the Twilio REST client (tests, stand-ins).
+	Sender engine.Sender
+
+	// ReloadInterval is how often flow files' mtimes are polled (default
+	// 2 s; negative: never, SIGHUP only).
+	ReloadInterval time.Duration
+	// ShutdownTimeout bounds waiting for in-flight requests; FlushTimeout
+	// bounds sending the outbox after them.
+	ShutdownTimeout time.Duration
+	FlushTimeout    time.Duration
+	// Ready, if set, is called once the server accepts connections.
+	Ready func(addr net.Addr)
+}
+
+// secretEnv never reaches flows: a template could otherwise say a token
+// out loud.
+var secretEnv = []string{"TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "FLOWD_API_TOKEN", "FLOWD_STORE"}
+
+// ConfigFromEnv reads the FLOWD_* and TWILIO_* variables with getenv
+// (os.Getenv in flowd). Unset variables leave fields empty; Run applies
+// the defaults.
+func ConfigFromEnv(getenv func(string) string) Config {
+	cfg := Config{
+		Addr:         getenv("FLOWD_ADDR"),
+		Store:        getenv("FLOWD_STORE"),
+		PublicURL:    getenv("FLOWD_PUBLIC_URL"),
+		AccountSid:   getenv("TWILIO_ACCOUNT_SID"),
+		AuthToken:    getenv("TWILIO_AUTH_TOKEN"),
+		APIKey:       getenv("TWILIO_API_KEY"),
+		APISecret:    getenv("TWILIO_API_SECRET"),
+		TwilioAPIURL: getenv("FLOWD_TWILIO_API_URL"),
+		Edge:         getenv("TWILIO_EDGE"),
+		Region:       getenv("TWILIO_REGION"),
+		APIToken:     getenv("FLOWD_API_TOKEN"),
+	}
+	if v := getenv("FLOWD_FLOWS"); v != "" {
+		cfg.Flows = SplitPaths(v)
+	}
+	return cfg
+}
+
+// SplitPaths splits a path list (the OS list separator, or commas).
+func SplitPaths(v string) []string {
+	var out []string
+	for _, p := range filepath.SplitList(v) {
+		for _, q := range strings.Split(p, ",") {
+			if q = strings.TrimSpace(q); q != "" {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// ProcessEnv is the process environment without secrets, for flows.
+func ProcessEnv() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			env[k] = v
+		}
+	}
+	for _, k := range secretEnv {
+		delete(env, k)
+	}
+	return env
+}
+
+// Run serves until ctx ends, then shuts down gracefully: readiness fails,
+// in-flight requests finish (ShutdownTimeout), the outbox dispatcher stops
+// and what is due in the outbox is sent (FlushTimeout). It returns an error
+// if it cannot start (bad flows, store, credentials, address).
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	// The first lines say what will not work, before anything else can
+	// scroll them away.
+	if cfg.AuthToken == "" {
+		log.Error("TWILIO_AUTH_TOKEN is not set: flowd cannot check X-Twilio-Signature, so every /twilio/* webhook is refused with 503")
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+		log.Warn("FLOWD_PUBLIC_URL is not set: using " + DefaultPublicURL + "; Twilio cannot reach that, and signatures of requests sent to any other URL will not match")
+	}
+	if cfg.APIToken == "" {
+		log.Warn("FLOWD_API_TOKEN is not set: /v1 is open to anyone who can reach this server")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if len(cfg.Flows) == 0 {
+		cfg.Flows = []string{DefaultFlows}
+	}
+	if cfg.Store == "" {
+		cfg.Store = DefaultStore
+	}
+	if cfg.Env == nil {
+		cfg.Env = ProcessEnv()
+	}
+	if cfg.ReloadInterval == 0 {
+		cfg.ReloadInterval = DefaultReloadInterval
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = DefaultFlushTimeout
+	}
+	if gin.Mode() == gin.DebugMode && os.Getenv(gin.EnvGinMode) == "" {
+		// Debug mode prints every route to stdout, outside the JSON log.
+		gin.SetMode(gin.ReleaseMode)
+	}
+
+	rl := &reloader{paths: cfg.Flows, opts: flow.LoadOptions{Env: cfg.Env}, log: log}
+	rl.last = fingerprint(cfg.Flows)
+	set, diags := flow.LoadSet(cfg.Flows, rl.opts)
+	if diags.HasErrors() {
+		return fmt.Errorf("flows in %s are invalid:\n%s", strings.Join(cfg.Flows, ", "), formatDiagnostics(diags))
+	}
+	logWarnings(log, diags)
+	if set == nil || len(set.Flows) == 0 {
+		log.Warn("no flows loaded: /readyz reports not ready until a flow file appears", "flows", cfg.Flows)
+	}
+
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn("closing the store", "error", err)
+		}
+	}()
+
+	sender := cfg.Sender
+	if sender == nil {
+		if sender, err = twilioSender(cfg, log); err != nil {
+			return err
+		}
+	}
+	eng, err := engine.New(engine.Config{Store: st, Twilio: sender, PublicURL: cfg.PublicURL, Logger: log}, set)
+	if err != nil {
+		return err
+	}
+	srv, err := New(Options{Engine: eng, Store: st, PublicURL: cfg.PublicURL, AuthToken: cfg.AuthToken, APIToken: cfg.APIToken, Logger: log})
+	if err != nil {
+		return err
+	}
+	rl.eng, rl.metrics = eng, srv.metrics
+
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return err
+		}
+	}
+	hs := &http.Server{
+		Handler: srv,
+		// Twilio gives up on voice after 15 s; nothing legitimate takes
+		// longer, and slow clients must not hold connections.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The dispatcher outlives ctx: it stops only after in-flight requests
+	// have queued their last REST calls.
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		if err := eng.Run(dispatchCtx); err != nil {
+			log.Error("outbox dispatcher stopped", "error", err)
+		}
+	}()
+
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer close(reloaded)
+		rl.run(reloadCtx, cfg.ReloadInterval, hup)
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("flowd serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
+		"store", storeKind(cfg.Store), "flows", flowNames(set), "api_auth", cfg.APIToken != "")
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+	case err := <-served:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+
+	srv.Drain()
+	signal.Stop(hup)
+	stopReload()
+	<-reloaded
+	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	if err := hs.Shutdown(shCtx); err != nil {
+		log.Warn("in-flight requests did not finish in time", "timeout", cfg.ShutdownTimeout, "error", err)
+		hs.Close()
+	}
+	cancel()
+	stopDispatch()
+	<-dispatched
+	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.FlushTimeout)
+	defer cancel()
+	if err := eng.Flush(flushCtx); err != nil {
+		log.Warn("outbox not fully sent before shutdown; the next start sends the rest", "error", err)
+	}
+	if n, err := st.Pending(flushCtx); err == nil && n > 0 {
+		log.Warn("outbox items left for the next start", "pending", n)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// twilioSender builds the REST client, or nil (with a warning) when no
+// account is configured: the engine then fails each REST call and tells the
+// flow (action.failed).
+func twilioSender(cfg Config, log *slog.Logger) (engine.Sender, error) {
+	if cfg.AccountSid == "" {
+		log.Warn("TWILIO_ACCOUNT_SID is not set: flowd answers webhooks but cannot make REST calls (hold, transfer, supervise … will fail)")
+		return nil, nil
+	}
+	c, err := twilio.NewClient(twilio.Config{AccountSid: cfg.AccountSid, AuthToken: cfg.AuthToken,
+		APIKey: cfg.APIKey, APISecret: cfg.APISecret, BaseURL: cfg.TwilioAPIURL, Edge: cfg.Edge, Region: cfg.Region})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TwilioAPIURL != "" {
+		log.Warn("REST calls go to FLOWD_TWILIO_API_URL, not Twilio", "url", cfg.TwilioAPIURL)
+	}
+	return c, nil
+}
+
+// storeKind names a DSN's backend without its credentials.
+func storeKind(dsn string) string {
+	scheme, _, _ := strings.Cut(dsn, ":")
+	if scheme == "sqlite" || scheme == "memory" {
+		return dsn // a path or nothing: no secret
+	}
+	return scheme
+}
+
+func flowNames(set *flow.Set) []string {
+	if set == nil {
+		return nil
+	}
+	out := make([]string, 0, len(set.Flows))
+	for _, f := range set.Flows {
+		out = append(out, f.Name+"@"+short(f.Revision))
+	}
+	return out
+}
+
+func short(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}
+
+func formatDiagnostics(ds flow.Diagnostics) string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func logWarnings(log *slog.Logger, ds flow.Diagnostics) {
+	for _, d := range ds {
+		if d.Severity != flow.SeverityError {
+			log.Warn("flow", "diagnostic", d.String())
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// Body limits: Twilio's largest forms (assignment callbacks with big task
+// and worker attributes) stay well under 64 KiB; a command is a small JSON
+// object.
+const (
+	DefaultMaxTwilioBody = 64 << 10
+	DefaultMaxAPIBody    = 16 << 10
+)
+
+// Handle deadlines. TaskRouter falls back after 5 s and Voice gives up after
+// 15 s; answering an error in time beats answering nothing.
+const (
+	assignmentTimeout = 4 * time.Second
+	webhookTimeout    = 10 * time.Second
+	apiTimeout        = 10 * time.Second
+)
+
+// Options wires a Server.
+type Options struct {
+	Engine *engine.Engine // required
+	Store  store.Store    // required: readiness and the outbox / live gauges
+	// PublicURL is the base URL Twilio uses to reach flowd
+	// (e.g. https://flowd.example.com); signatures are checked against it.
+	PublicURL string
+	// AuthToken is the Twilio auth token that signs webhooks. Empty: every
+	// /twilio/* request is refused with 503.
+	AuthToken string
+	// APIToken is the bearer token /v1 requires; empty leaves /v1 open.
+	APIToken string
+	Logger   *slog.Logger
+	// MaxTwilioBody and MaxAPIBody bound request bodies (413 above);
+	// 0 means the defaults.
+	MaxTwilioBody int64
+	MaxAPIBody    int64
+}
+
+// Server serves flowd's HTTP routes. Create it with New.
+type Server struct {
+	eng       *engine.Engine
+	store     store.Store
+	log       *slog.Logger
+	validator *twilio.Validator
+	noAuth    string // why /twilio/* is refused, when validator is nil
+	apiToken  []byte // sha256 of the token, nil when /v1 is open
+	maxTwilio int64
+	maxAPI    int64
+
+	docs     docs
+	handler  http.Handler
+	metrics  *metrics
+	draining atomic.Bool
+}
+
+// New checks the options and builds the routes.
+func New(o Options) (*Server, error) {
+	if o.Engine == nil {
+		return nil, errors.New("server: no engine")
+	}
+	if o.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{eng: o.Engine, store: o.Store, log: o.Logger, maxTwilio: o.MaxTwilioBody, maxAPI: o.MaxAPIBody}
+	if s.maxTwilio <= 0 {
+		s.maxTwilio = DefaultMaxTwilioBody
+	}
+	if s.maxAPI <= 0 {
+		s.maxAPI = DefaultMaxAPIBody
+	}
+	if o.AuthToken == "" {
+		s.noAuth = "flowd has no Twilio auth token (TWILIO_AUTH_TOKEN), so it cannot check X-Twilio-Signature and refuses every webhook"
+	} else {
+		v, err := twilio.NewValidator(strings.TrimRight(o.PublicURL, "/"), o.AuthToken)
+		if err != nil {
+			return nil, err
+		}
+		s.validator = v
+	}
+	if o.APIToken != "" {
+		s.apiToken = tokenDigest(o.APIToken)
+	}
+	d, err := renderDocs()
+	if err != nil {
+		return nil, fmt.Errorf("server: fixed TwiML: %w", err)
+	}
+	s.docs = d
+	s.metrics = newMetrics(s)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves every route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Handler returns the routes as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry is the private Prometheus registry /metrics serves; callers may
+// register more collectors on it.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// Drain makes /readyz fail from now on, so load balancers stop sending new
+// work before shutdown; requests still get served.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) routes() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.observe)
+
+	tw := s.twilioRequest
+	r.POST(engine.PathVoice, tw, s.voice(false))
+	r.GET(engine.PathVoice, tw, s.voice(false))
+	r.POST(engine.PathGather, tw, s.voice(true))
+	r.GET(engine.PathGather, tw, s.voice(true))
+	r.POST(engine.PathCallStatus, tw, s.callStatus)
+	r.GET(engine.PathCallStatus, tw, s.callStatus)
+	r.POST(engine.PathAssignment, tw, s.assignment)
+	r.POST(engine.PathWorkspaceEvents, tw, s.workspaceEvent)
+	r.POST(engine.PathConferenceStatus, tw, s.conferenceStatus)
+	r.GET(pathTwiML, tw, s.document)
+	r.POST(pathTwiML, tw, s.document)
+
+	v1 := r.Group("/v1", s.bearer)
+	v1.POST("/tasks/:sid/commands/:name", s.command)
+	v1.GET("/tasks/:sid", s.task)
+	v1.GET("/flows", s.flows)
+	v1.GET("/flows/:name/graph", s.graph)
+
+	r.GET("/healthz", s.healthz)
+	r.HEAD("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.HEAD("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
+
+	r.NoRoute(func(c *gin.Context) { s.notFound(c, http.StatusNotFound, "not_found", "no such route") })
+	r.NoMethod(func(c *gin.Context) {
+		s.notFound(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
+	})
+	return r
+}
+
+// notFound answers unknown routes: JSON under /v1, plain text elsewhere.
+func (s *Server) notFound(c *gin.Context, status int, code, msg string) {
+	if strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+		apiError(c, status, code, msg, nil)
+		return
+	}
+	c.String(status, msg+"\n")
+}
