@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// claimBatch bounds the outbox items one replica sends at once; the store
+// hands out at most one item per session, so they run in parallel safely.
+const claimBatch = 32
+
+// Run sends outbox items until ctx ends: woken right after a commit, and
+// every PollInterval for retries that came due and work other replicas
+// left behind.
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTimer(e.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		n, err := e.DispatchOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("outbox", "error", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(e.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Flush sends everything due until nothing is left or ctx ends (graceful
+// shutdown, tests).
+func (e *Engine) Flush(ctx context.Context) error {
+	for {
+		n, err := e.DispatchOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// DispatchOnce claims due outbox items and sends them; it returns how many
+// it handled.
+func (e *Engine) DispatchOnce(ctx context.Context) (int, error) {
+	items, err := e.cfg.Store.ClaimOutbox(ctx, e.cfg.Owner, e.clock.Now(), e.cfg.Lease, claimBatch)
+	if err != nil || len(items) == 0 {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.send(ctx, it)
+		}()
+	}
+	wg.Wait()
+	return len(items), nil
+}
+
+// restResult is what the history and the outbox row keep of an answer.
+type restResult struct {
+	Op      string `json:"op"`
+	Action  string `json:"action"`
+	Role    string `json:"role,omitempty"`
+	Status  int    `json:"status,omitempty"`
+	Sid     string `json:"sid,omitempty"`
+	Code    int    `json:"code,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Outcome string `json:"outcome"` // sent, gone, exists, retry, failed
+	Attempt int    `json:"attempt"`
+}
+
+func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
+	var op outboxOp
+	if err := json.Unmarshal(it.Payload, &op); err != nil {
+		e.fail(ctx, it, op, restResult{Outcome: "failed", Error: "unreadable outbox payload: " + err.Error()})
+		return
+	}
+	res := restResult{Op: op.Op.String(), Action: op.Action, Role: op.Role, Attempt: it.Attempts + 1}
+	if e.cfg.Twilio == nil {
+		res.Outcome, res.Error = "failed", "no Twilio client configured"
+		e.fail(ctx, it, op, res)
+		return
+	}
+	out, err := e.cfg.Twilio.Do(ctx, op.Op)
+	var terr *twilio.Error
+	if errors.As(err, &terr) {
+		res.Status, res.Code, res.Error = terr.Status, terr.Code, terr.Message
+	} else if err != nil {
+		res.Error = err.Error()
+	}
+	switch {
+	case err == nil:
+		res.Outcome, res.Status, res.Sid = "sent", out.Status, out.Sid
+	case twilio.IsGone(err) && op.Op.Kind != twilio.OpCreateParticipant && op.Op.Kind != twilio.OpCreateTask:
+		// The leg already left: the change it asked for is moot.
+		res.Outcome = "gone"
+	case twilio.IsDuplicateLabel(err) && op.Op.Kind == twilio.OpCreateParticipant:
+		// A retry after an answer that was lost: the participant exists.
+		res.Outcome = "exists"
+	case twilio.IsTemporary(err) && e.clock.Now().Sub(it.CreatedAt) < e.cfg.RetryFor:
+		res.Outcome = "retry"
+		e.stats.RESTRetries.Add(1)
+		next := e.clock.Now().Add(backoff(it.Attempts, terr))
+		if err := e.cfg.Store.Retry(ctx, it.ID, e.cfg.Owner, next, res.Error); err != nil {
+			e.log.Error("outbox retry", "session", it.Session, "id", it.ID, "error", err)
+		}
+		e.history(ctx, it.Session, res)
+		return
+	default:
+		res.Outcome = "failed"
+		e.fail(ctx, it, op, res)
+		return
+	}
+	e.stats.RESTSent.Add(1)
+	b, _ := json.Marshal(res)
+	if err := e.cfg.Store.MarkSent(ctx, it.ID, e.cfg.Owner, b); err != nil {
+		// Lost the lease: another replica will send it again, and labels
+		// and "gone" answers make that harmless for participant calls.
+		e.log.Warn("outbox mark sent", "session", it.Session, "id", it.ID, "error", err)
+	}
+	e.history(ctx, it.Session, res)
+}
+
+// backoff doubles from 500 ms up to 30 s, or waits what Twilio asked.
+func backoff(attempts int, terr *twilio.Error) time.Duration {
+	if terr != nil && terr.RetryAfter > 0 {
+		return terr.RetryAfter
+	}
+	d := 500 * time.Millisecond
+	for i := 0; i < attempts && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+func (e *Engine) history(ctx context.Context, session string, res restResult) {
+	b, _ := json.Marshal(res)
+	if err := e.cfg.Store.AppendHistory(ctx, session, store.HistoryEntry{At: e.clock.Now(), Kind: "rest", Data: b}); err != nil {
+		e.log.Warn("history", "session", session, "error", err)
+	}
+}
+
+// fail gives up on an outbox item and tells the flow (action.failed), so it
+// can take the caller off hold or end the call rather than strand them.
+func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res restResult) {
+	e.stats.RESTFailures.Add(1)
+	b, _ := json.Marshal(res)
+	if err := e.cfg.Store.MarkFailed(ctx, it.ID, e.cfg.Owner, res.Error, b); err != nil {
+		e.log.Warn("outbox mark failed", "session", it.Session, "id", it.ID, "error", err)
+		return
+	}
+	e.history(ctx, it.Session, res)
+	e.log.Warn("REST call failed for good", "session", it.Session, "op", res.Op, "code", res.Code, "status", res.Status, "error", res.Error)
+	ev := Event{Source: SourceOutbox, Name: "action.failed", Session: it.Session,
+		IdempotencyKey: "flowd-outbox-failed-" + strconv.FormatInt(it.ID, 10),
+		Fields: map[string]any{"action": op.Action, "role": op.Role, "error": res.Error, "code": res.Code, "status": res.Status, "op": string(op.Op.Kind)}}
+	if _, err := e.Handle(ctx, ev); err != nil {
+		e.log.Error("action.failed event", "session", it.Session, "error", fmt.Sprint(err))
+	}
+}

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// Document renders a TwiML document Twilio fetches from a URL flowd handed
+// it: "join" (a role's leg joins the call's conference, after its whisper),
+// "announce" (text played to one participant). Fetching changes nothing.
+func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (string, error) {
+	sessionID := q.Get("session")
+	if sessionID == "" {
+		return "", fmt.Errorf("%w: no session in the URL", ErrUnknownSession)
+	}
+	sess, err := e.cfg.Store.Get(ctx, sessionID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", ErrUnknownSession
+		}
+		return "", err
+	}
+	d, err := decodeSessionData(sess.Data)
+	if err != nil {
+		return "", err
+	}
+	switch kind {
+	case "join":
+		role := q.Get("role")
+		if role == "" {
+			role = flow.RoleAgent
+		}
+		var verbs []twilio.Verb
+		if w := d.Whisper[role]; w != "" {
+			verbs = append(verbs, twilio.Say{Text: w})
+		}
+		name := d.ConferenceName
+		if name == "" {
+			name = d.TaskSid
+		}
+		if name == "" {
+			return "", fmt.Errorf("session %s has no conference to join", sessionID)
+		}
+		verbs = append(verbs, twilio.Dial{Conference: &twilio.Conference{
+			Name: name, ParticipantLabel: role, Muted: d.JoinMuted[role], Beep: "false",
+			StartConferenceOnEnter: ptr(true),
+			// The customer's leg ends the conference; agents' legs do not,
+			// so transfers keep the caller (TWILIO.md traps).
+			EndConferenceOnExit: ptr(role == flow.RoleCustomer),
+			StatusCallback:      e.callbackURL(PathConferenceStatus, url.Values{"session": {sessionID}}),
+			StatusCallbackEvent: strings.Join(conferenceEvents, " "),
+		}})
+		return twilio.RenderTwiML(verbs...)
+	case "announce":
+		n, err := strconv.Atoi(q.Get("n"))
+		if err != nil || n < 0 || n >= len(d.Announcements) {
+			return "", fmt.Errorf("session %s has no announcement %q", sessionID, q.Get("n"))
+		}
+		a := d.Announcements[n]
+		return twilio.RenderTwiML(twilio.Say{Text: a.Text, Voice: a.Voice, Language: a.Language})
+	}
+	return "", fmt.Errorf("unknown TwiML document %q", kind)
+}

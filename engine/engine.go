@@ -1,0 +1,350 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// Sender sends one REST operation to Twilio; *twilio.Client is one.
+type Sender interface {
+	Do(ctx context.Context, op twilio.Op) (twilio.Result, error)
+}
+
+// Clock tells the time; tests drive their own.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Config wires an Engine.
+type Config struct {
+	Store  store.Store
+	Twilio Sender
+	// PublicURL is the base URL Twilio reaches flowd at; every callback URL
+	// flowd hands Twilio is built from it.
+	PublicURL string
+	Clock     Clock
+	Logger    *slog.Logger
+	// Owner names this replica in outbox leases (default: a random name).
+	Owner string
+	// RetryFor bounds how long a REST call is retried before action.failed
+	// (default 2 minutes).
+	RetryFor time.Duration
+	// Lease is how long a claimed outbox item is reserved to this replica
+	// (default 30 s): a replica that dies mid-send frees it after that.
+	Lease time.Duration
+	// PollInterval is how often the dispatcher looks for due work when not
+	// woken (default 250 ms).
+	PollInterval time.Duration
+}
+
+// Engine runs flows. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+
+	mu        sync.RWMutex
+	current   *flow.Set
+	revisions map[string]*flow.Flow
+
+	locks keyedMutex
+	wake  chan struct{}
+
+	stats Stats
+}
+
+// Stats are the engine's counters (exported as Prometheus metrics by the
+// server).
+type Stats struct {
+	Events, Transitions, Unhandled, Stale, Duplicates atomic.Int64
+	CommandsRejected                                  atomic.Int64
+	RESTSent, RESTRetries, RESTFailures               atomic.Int64
+	Conflicts                                         atomic.Int64
+}
+
+// New makes an engine serving the given flows.
+func New(cfg Config, flows *flow.Set) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("engine: no store")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = 2 * time.Minute
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 250 * time.Millisecond
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = fmt.Sprintf("flowd-%d", time.Now().UnixNano())
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	e := &Engine{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, revisions: map[string]*flow.Flow{}, wake: make(chan struct{}, 1)}
+	e.SetFlows(flows)
+	return e, nil
+}
+
+// SetFlows makes a new set of flows current. Sessions already running keep
+// the revision they started on.
+func (e *Engine) SetFlows(set *flow.Set) {
+	if set == nil {
+		set = &flow.Set{}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.current = set
+	for _, f := range set.Flows {
+		e.revisions[f.Revision] = f
+	}
+}
+
+// Flows returns the current flow set.
+func (e *Engine) Flows() *flow.Set {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.current
+}
+
+// StatsSnapshot returns the counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// flowOf finds the flow a session runs: its pinned revision, else (after a
+// restart with edited files) the current flow of that name.
+func (e *Engine) flowOf(s *store.Session) (*flow.Flow, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if f := e.revisions[s.Revision]; f != nil {
+		return f, true
+	}
+	if e.current != nil {
+		if f := e.current.ByName(s.Flow); f != nil {
+			return f, false
+		}
+	}
+	return nil, false
+}
+
+// Handle runs one event and returns the reply for the webhook or command.
+func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
+	e.stats.Events.Add(1)
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = e.clock.Now()
+	}
+	if ev.IdempotencyKey != "" {
+		if r, ok, err := e.storedReply(ctx, ev.IdempotencyKey); err != nil {
+			return Reply{}, err
+		} else if ok {
+			e.stats.Duplicates.Add(1)
+			return r, nil
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		id, isNew, err := e.resolve(ctx, &ev)
+		if err != nil {
+			return Reply{}, err
+		}
+		unlock := e.locks.Lock(id)
+		reply, err := e.handleOnce(ctx, id, isNew, ev)
+		unlock()
+		switch {
+		case errors.Is(err, store.ErrConflict) && attempt < 10:
+			// Another replica wrote this session first: run again on fresh state.
+			e.stats.Conflicts.Add(1)
+			continue
+		case errors.Is(err, store.ErrDuplicate):
+			if r, ok, err2 := e.storedReply(ctx, ev.IdempotencyKey); err2 == nil && ok {
+				e.stats.Duplicates.Add(1)
+				return r, nil
+			}
+			return Reply{}, err
+		}
+		if err == nil {
+			e.signal()
+		}
+		return reply, err
+	}
+}
+
+func (e *Engine) storedReply(ctx context.Context, key string) (Reply, bool, error) {
+	b, ok, err := e.cfg.Store.Reply(ctx, key)
+	if err != nil || !ok {
+		return Reply{}, false, err
+	}
+	var r Reply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Reply{}, false, fmt.Errorf("stored reply for %q: %w", key, err)
+	}
+	r.Duplicate = true
+	return r, true, nil
+}
+
+// resolve finds the session an event belongs to.
+func (e *Engine) resolve(ctx context.Context, ev *Event) (id string, isNew bool, err error) {
+	if ev.Source == SourceVoice && ev.Name == "call.incoming" {
+		if _, err := e.cfg.Store.Get(ctx, ev.CallSid); err == nil {
+			return ev.CallSid, false, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return "", false, err
+		}
+		return ev.CallSid, true, nil
+	}
+	var keys []string
+	add := func(k string) {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	add(ev.Session)
+	if s, _ := ev.TaskAttributes["flowd_session"].(string); s != "" {
+		add(s)
+	}
+	add(ev.TaskSid)
+	add(ev.ConferenceSid)
+	add(ev.ConferenceName)
+	add(ev.CallSid)
+	if s, _ := ev.TaskAttributes["call_sid"].(string); s != "" {
+		add(s)
+	}
+	for _, k := range keys {
+		id, err := e.cfg.Store.Resolve(ctx, k)
+		if err == nil {
+			return id, false, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", false, err
+		}
+	}
+	return "", false, ErrUnknownSession
+}
+
+// handleOnce runs the event against the stored session under its lock.
+func (e *Engine) handleOnce(ctx context.Context, id string, isNew bool, ev Event) (Reply, error) {
+	var sess store.Session
+	var fl *flow.Flow
+	var d *sessionData
+	pinned := true
+	if isNew {
+		fl = e.Flows().ByNumber(ev.To)
+		if fl == nil {
+			return Reply{}, fmt.Errorf("%w: %s", ErrNoFlow, ev.To)
+		}
+		now := e.clock.Now()
+		sess = store.Session{ID: id, Flow: fl.Name, Revision: fl.Revision, State: fl.Initial, CreatedAt: now, UpdatedAt: now}
+		d = newSessionData()
+		d.CallSid = ev.CallSid
+	} else {
+		var err error
+		sess, err = e.cfg.Store.Get(ctx, id)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return Reply{}, ErrUnknownSession
+			}
+			return Reply{}, err
+		}
+		fl, pinned = e.flowOf(&sess)
+		if fl == nil {
+			return Reply{}, fmt.Errorf("session %s runs flow %q, which is not loaded", id, sess.Flow)
+		}
+		if d, err = decodeSessionData(sess.Data); err != nil {
+			return Reply{}, fmt.Errorf("session %s: %w", id, err)
+		}
+	}
+	r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &ev, now: e.clock.Now()}
+	if !pinned {
+		r.note("revision", map[string]any{"warning": "the session's flow revision is no longer loaded; running the current one", "pinned": sess.Revision, "running": fl.Revision})
+		sess.Revision = fl.Revision
+	}
+	if isNew {
+		r.initVars()
+	}
+	if err := r.execute(ctx); err != nil {
+		return Reply{}, err
+	}
+	return r.commit(ctx)
+}
+
+// signal wakes the dispatcher.
+func (e *Engine) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// callbackURL builds a URL flowd hands Twilio.
+func (e *Engine) callbackURL(path string, q url.Values) string {
+	u := e.cfg.PublicURL + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// keyedMutex serialises work per key without growing forever.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) Lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	ent := k.locks[key]
+	if ent == nil {
+		ent = &keyedEntry{}
+		k.locks[key] = ent
+	}
+	ent.refs++
+	k.mu.Unlock()
+	ent.mu.Lock()
+	return func() {
+		ent.mu.Unlock()
+		k.mu.Lock()
+		ent.refs--
+		if ent.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// sortedKeys returns a map's keys in order (deterministic history and errors).
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

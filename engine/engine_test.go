@@ -1,0 +1,534 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+	"github.com/flowd/flowd/engine/twilio/twimltest"
+)
+
+// fakeTwilio records REST operations and answers them as told.
+type fakeTwilio struct {
+	mu     sync.Mutex
+	ops    []twilio.Op
+	answer func(op twilio.Op, n int) error // n: how many ops of this kind were sent before
+	counts map[twilio.OpKind]int
+}
+
+func (f *fakeTwilio) Do(_ context.Context, op twilio.Op) (twilio.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.counts == nil {
+		f.counts = map[twilio.OpKind]int{}
+	}
+	n := f.counts[op.Kind]
+	f.counts[op.Kind]++
+	f.ops = append(f.ops, op)
+	if f.answer != nil {
+		if err := f.answer(op, n); err != nil {
+			return twilio.Result{}, err
+		}
+	}
+	return twilio.Result{Status: 200, Sid: "CA" + strings.Repeat("9", 32)}, nil
+}
+
+func (f *fakeTwilio) sent() []twilio.Op {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]twilio.Op(nil), f.ops...)
+}
+
+// testClock is a clock tests move by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type harness struct {
+	t     *testing.T
+	e     *engine.Engine
+	st    store.Store
+	tw    *fakeTwilio
+	clock *testClock
+}
+
+func loadFlows(t testing.TB, files ...string) *flow.Set {
+	t.Helper()
+	set, diags := flow.LoadSet(files, flow.LoadOptions{Env: map[string]string{}})
+	if diags.HasErrors() {
+		t.Fatalf("flows do not load:\n%v", diags)
+	}
+	return set
+}
+
+func newHarness(t *testing.T, st store.Store) *harness {
+	t.Helper()
+	if st == nil {
+		st = store.NewMemory()
+	}
+	h := &harness{t: t, st: st, tw: &fakeTwilio{}, clock: &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}}
+	e, err := engine.New(engine.Config{Store: st, Twilio: h.tw, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
+		loadFlows(t, filepath.Join("testdata", "flows", "basic.yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	return h
+}
+
+func (h *harness) handle(ev engine.Event) engine.Reply {
+	h.t.Helper()
+	r, err := h.e.Handle(context.Background(), ev)
+	if err != nil {
+		h.t.Fatalf("%s: %v", ev.Name, err)
+	}
+	return r
+}
+
+func (h *harness) state(key string) engine.TaskView {
+	h.t.Helper()
+	v, err := h.e.Task(context.Background(), key, false)
+	if err != nil {
+		h.t.Fatalf("task %s: %v", key, err)
+	}
+	return v
+}
+
+func (h *harness) flush() {
+	h.t.Helper()
+	if err := h.e.Flush(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+const (
+	customerCall = "CA00000000000000000000000000000001"
+	agentCall    = "CA00000000000000000000000000000002"
+	taskSid      = "WT00000000000000000000000000000001"
+	resSid       = "WR00000000000000000000000000000001"
+	confSid      = "CF00000000000000000000000000000001"
+)
+
+func incoming() engine.Event {
+	return engine.Event{Source: engine.SourceVoice, Name: "call.incoming", CallSid: customerCall, To: "+15550001000",
+		Fields: map[string]any{"from": "+447700900123", "to": "+15550001000"},
+		Call:   map[string]any{"from": "+447700900123", "to": "+15550001000", "from_country": "GB"}}
+}
+
+func assignment() engine.Event {
+	return engine.Event{Source: engine.SourceAssignment, Name: "reservation.created", TaskSid: taskSid, ReservationSid: resSid,
+		WorkerSid: "WK00000000000000000000000000000001", TaskAttributes: map[string]any{"call_sid": customerCall, "skill": "support"},
+		WorkerAttributes: map[string]any{"contact_uri": "client:alice"}}
+}
+
+func join(callSid, label string, seq int64) engine.Event {
+	return engine.Event{Source: engine.SourceConference, Name: "participant.join", CallSid: callSid, ConferenceSid: confSid,
+		ConferenceName: taskSid, SequenceNumber: seq, Fields: map[string]any{"label": label, "hold": false, "muted": false, "coaching": false}}
+}
+
+// connect runs a call up to "talking".
+func (h *harness) connect() {
+	h.handle(incoming())
+	h.handle(assignment())
+	h.handle(join(agentCall, "", 1))
+	h.handle(join(customerCall, "", 2))
+	if s := h.state(taskSid).State; s != "talking" {
+		h.t.Fatalf("after joins: state %s, want talking", s)
+	}
+}
+
+func TestIncomingCallAnswersWithSayAndEnqueue(t *testing.T) {
+	h := newHarness(t, nil)
+	r := h.handle(incoming())
+	if r.Kind != engine.ReplyTwiML {
+		t.Fatalf("reply kind %s", r.Kind)
+	}
+	doc := twimltest.Parse(t, string(r.Body))
+	say, ok := doc.Find("Say")
+	if !ok || say.Text != "Thanks for calling, +447700900123." {
+		t.Fatalf("Say: %v", doc)
+	}
+	enq, ok := doc.Find("Enqueue")
+	if !ok {
+		t.Fatalf("no Enqueue in %v", doc)
+	}
+	if wf, _ := enq.Attr("workflowSid"); wf != "WW00000000000000000000000000000000" {
+		t.Errorf("workflowSid %q", wf)
+	}
+	task, ok := enq.Find("Task")
+	if !ok {
+		t.Fatalf("no Task in %v", enq)
+	}
+	var attrs map[string]any
+	if err := json.Unmarshal([]byte(task.Text), &attrs); err != nil {
+		t.Fatal(err)
+	}
+	if attrs["skill"] != "support" || attrs["flowd_session"] != customerCall {
+		t.Errorf("task attributes %v", attrs)
+	}
+	if s := h.state(customerCall).State; s != "greeting" {
+		t.Errorf("state %s", s)
+	}
+}
+
+func TestNumberWithoutFlow(t *testing.T) {
+	h := newHarness(t, nil)
+	ev := incoming()
+	ev.To = "+15559999999"
+	if _, err := h.e.Handle(context.Background(), ev); !errors.Is(err, engine.ErrNoFlow) {
+		t.Fatalf("err %v, want ErrNoFlow", err)
+	}
+}
+
+func TestAssignmentAnswersWithConferenceInstruction(t *testing.T) {
+	h := newHarness(t, nil)
+	h.handle(incoming())
+	r := h.handle(assignment())
+	if r.Kind != engine.ReplyInstruction {
+		t.Fatalf("reply kind %s body %s", r.Kind, r.Body)
+	}
+	var in map[string]any
+	if err := json.Unmarshal(r.Body, &in); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"instruction":                     "conference",
+		"timeout":                         float64(20),
+		"post_work_activity_sid":          "WA00000000000000000000000000000000",
+		"end_conference_on_customer_exit": true,
+		"end_conference_on_exit":          false,
+		"conference_status_callback":      "https://flowd.example.com/twilio/conference/status?session=" + customerCall,
+	}
+	for k, v := range want {
+		if in[k] != v {
+			t.Errorf("%s = %v, want %v", k, in[k], v)
+		}
+	}
+	// The task adopted the session: its SID finds it.
+	if v := h.state(taskSid); v.State != "connecting" || v.Session != customerCall || v.TaskSid != taskSid {
+		t.Errorf("view %+v", v)
+	}
+}
+
+func TestGuardsPickTheFirstMatchAndOthersAreUnhandled(t *testing.T) {
+	h := newHarness(t, nil)
+	h.handle(incoming())
+	h.handle(assignment())
+	// The customer joining first does not satisfy connecting's guard.
+	h.handle(join(customerCall, "", 1))
+	if s := h.state(taskSid).State; s != "connecting" {
+		t.Fatalf("state %s", s)
+	}
+	h.handle(join(agentCall, "", 2))
+	v := h.state(taskSid)
+	if v.State != "talking" {
+		t.Fatalf("state %s", v.State)
+	}
+	if v.Roles["agent"] == nil || v.Roles["agent"].CallSid != agentCall || v.Roles["customer"].CallSid != customerCall {
+		t.Errorf("roles %+v", v.Roles)
+	}
+	// An event nobody handles is recorded, not an error.
+	h.handle(engine.Event{Source: engine.SourceWorkspace, Name: "task.updated", TaskSid: taskSid})
+	full, _ := h.e.Task(context.Background(), taskSid, true)
+	if !hasHistory(full, "unhandled", "task.updated") {
+		t.Errorf("no unhandled entry in history")
+	}
+}
+
+func hasHistory(v engine.TaskView, kind, contains string) bool {
+	for _, e := range v.History {
+		if e.Kind == kind && strings.Contains(string(e.Data), contains) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestHoldCommandSendsParticipantUpdateAndUnholdIsRefusedInTalking(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+
+	_, err := h.e.Handle(context.Background(), engine.CommandEvent(taskSid, "unhold", nil, ""))
+	var ce *engine.CommandError
+	if !errors.As(err, &ce) {
+		t.Fatalf("unhold while talking: err %v, want CommandError", err)
+	}
+	if strings.Join(ce.Allowed, ",") != "hold,note,transfer" {
+		t.Errorf("allowed %v", ce.Allowed)
+	}
+
+	r := h.handle(engine.CommandEvent(taskSid, "hold", nil, ""))
+	if r.Kind != engine.ReplyState || r.State != "on_hold" {
+		t.Fatalf("reply %+v", r)
+	}
+	h.flush()
+	ops := h.tw.sent()
+	if len(ops) != 1 {
+		t.Fatalf("ops %v", ops)
+	}
+	op := ops[0]
+	if op.Kind != twilio.OpUpdateParticipant || op.ConferenceSid != confSid || op.Participant != customerCall ||
+		op.UpdateParticipant == nil || !*op.UpdateParticipant.Hold || *op.UpdateParticipant.HoldUrl != "https://example.com/hold.mp3" ||
+		*op.UpdateParticipant.HoldMethod != "GET" {
+		t.Errorf("op %s", op)
+	}
+	h.handle(engine.CommandEvent(taskSid, "unhold", nil, ""))
+	h.flush()
+	ops = h.tw.sent()
+	if len(ops) != 2 || *ops[1].UpdateParticipant.Hold {
+		t.Errorf("unhold op %v", ops)
+	}
+}
+
+func TestInternalTransitionKeepsStateAndSkipsEntry(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	h.handle(engine.CommandEvent(taskSid, "note", map[string]any{"text": "VIP"}, ""))
+	v := h.state(taskSid)
+	if v.State != "talking" || v.Vars["note"] != "VIP" {
+		t.Fatalf("state %s vars %v", v.State, v.Vars)
+	}
+	if v.Vars["entered"] != 1.0 {
+		t.Errorf("entry ran again on an internal transition: entered=%v", v.Vars["entered"])
+	}
+}
+
+func TestCommandParams(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	for _, tc := range []struct {
+		name   string
+		cmd    string
+		params map[string]any
+		param  string
+	}{
+		{"missing", "note", map[string]any{}, "text"},
+		{"wrong type", "note", map[string]any{"text": 3.0}, "text"},
+		{"unknown", "note", map[string]any{"text": "x", "extra": 1.0}, "extra"},
+		{"pattern", "transfer", map[string]any{"to": "12345"}, "to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.e.Handle(context.Background(), engine.CommandEvent(taskSid, tc.cmd, tc.params, ""))
+			var pe *engine.ParamError
+			if !errors.As(err, &pe) || pe.Param != tc.param {
+				t.Fatalf("err %v, want ParamError on %s", err, tc.param)
+			}
+		})
+	}
+	_, err := h.e.Handle(context.Background(), engine.CommandEvent(taskSid, "dance", nil, ""))
+	var ue *engine.UnknownCommandError
+	if !errors.As(err, &ue) {
+		t.Errorf("unknown command: %v", err)
+	}
+	if _, err := h.e.Handle(context.Background(), engine.CommandEvent("WTnope", "hold", nil, "")); !errors.Is(err, engine.ErrUnknownSession) {
+		t.Errorf("unknown task: %v", err)
+	}
+	if v := h.state(taskSid); v.State != "talking" || v.Version != 4 {
+		t.Errorf("a refused command changed the session: %+v", v)
+	}
+}
+
+func TestIdempotencyKeyReplaysTheReply(t *testing.T) {
+	h := newHarness(t, nil)
+	ev := incoming()
+	ev.IdempotencyKey = "tok-1"
+	first := h.handle(ev)
+	second := h.handle(ev)
+	if string(first.Body) != string(second.Body) || !second.Duplicate {
+		t.Fatalf("replay differs: %s vs %s", first.Body, second.Body)
+	}
+	h.connect2()
+	cmd := engine.CommandEvent(taskSid, "hold", nil, "cmd-1")
+	h.handle(cmd)
+	h.handle(cmd)
+	h.flush()
+	if n := len(h.tw.sent()); n != 1 {
+		t.Errorf("a replayed command sent %d REST calls, want 1", n)
+	}
+}
+
+// connect2 continues from an incoming call already handled.
+func (h *harness) connect2() {
+	h.handle(assignment())
+	h.handle(join(agentCall, "", 1))
+	h.handle(join(customerCall, "", 2))
+}
+
+func TestConferenceCallbacksOrderedPerParticipant(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	hold := func(name string, seq int64, held bool) engine.Event {
+		ev := join(customerCall, "", seq)
+		ev.Name = name
+		ev.Fields["hold"] = held
+		return ev
+	}
+	// unhold (seq 4) arrives before hold (seq 3): the hold is stale.
+	h.handle(hold("participant.unhold", 4, false))
+	h.handle(hold("participant.hold", 3, true))
+	v := h.state(taskSid)
+	if v.Roles["customer"].Hold {
+		t.Errorf("a stale hold callback put the customer on hold")
+	}
+	full, _ := h.e.Task(context.Background(), taskSid, true)
+	if !hasHistory(full, "stale", "participant.hold") {
+		t.Errorf("stale event not recorded")
+	}
+}
+
+func TestFlowLevelHandlerAppliesInEveryState(t *testing.T) {
+	h := newHarness(t, nil)
+	h.handle(incoming())
+	h.handle(engine.Event{Source: engine.SourceCallStatus, Name: "call.status", CallSid: customerCall,
+		Fields: map[string]any{"status": "completed"}})
+	if v := h.state(customerCall); v.State != "done" || !v.Final {
+		t.Fatalf("caller hung up in queue: %+v", v)
+	}
+}
+
+func TestRetriesTemporaryErrorsThenSends(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	h.tw.answer = func(op twilio.Op, n int) error {
+		if n < 2 {
+			return &twilio.Error{Op: op.Kind, Status: 429, Code: 20429, Message: "Too Many Requests", RetryAfter: 3 * time.Second, Temporary: true}
+		}
+		return nil
+	}
+	h.handle(engine.CommandEvent(taskSid, "hold", nil, ""))
+	h.flush()
+	if n := len(h.tw.sent()); n != 1 {
+		t.Fatalf("sent %d before Retry-After passed", n)
+	}
+	h.clock.Advance(2 * time.Second)
+	h.flush()
+	if n := len(h.tw.sent()); n != 1 {
+		t.Fatalf("retried before Retry-After: %d", n)
+	}
+	h.clock.Advance(time.Second)
+	h.flush()
+	h.clock.Advance(3 * time.Second)
+	h.flush()
+	ops := h.tw.sent()
+	if len(ops) != 3 {
+		t.Fatalf("sent %d times, want 3 (two 429s, then success)", len(ops))
+	}
+	outbox, _ := h.st.Outbox(context.Background(), customerCall)
+	if len(outbox) != 1 || outbox[0].Status != store.OutboxSent {
+		t.Errorf("outbox %+v", outbox)
+	}
+}
+
+func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	h.tw.answer = func(op twilio.Op, n int) error {
+		if op.Kind == twilio.OpCreateParticipant {
+			return &twilio.Error{Op: op.Kind, Status: 400, Code: 21217, Message: "Phone number is not a valid phone number"}
+		}
+		return nil
+	}
+	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+	if s := h.state(taskSid).State; s != "transferring" {
+		t.Fatalf("state %s", s)
+	}
+	h.flush() // hold, remove, dial (fails), then action.failed -> unhold
+	h.flush()
+	v := h.state(taskSid)
+	if v.State != "talking" {
+		t.Fatalf("after a failed dial the caller should be back in talking, state %s", v.State)
+	}
+	ops := h.tw.sent()
+	last := ops[len(ops)-1]
+	if last.Kind != twilio.OpUpdateParticipant || last.Participant != customerCall || *last.UpdateParticipant.Hold {
+		t.Errorf("last op %s, want the customer unheld", last)
+	}
+}
+
+func TestCrashAfterCommitSendsEachCallOnceOnRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowd.db")
+	st, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, st)
+	h.connect()
+	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+	// The process dies here: committed, nothing sent.
+	if n := len(h.tw.sent()); n != 0 {
+		t.Fatalf("sent before dispatch: %d", n)
+	}
+	st.Close()
+
+	st2, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	h2 := newHarness(t, st2)
+	h2.flush()
+	h2.flush()
+	ops := h2.tw.sent()
+	kinds := make([]string, len(ops))
+	for i, op := range ops {
+		kinds[i] = string(op.Kind)
+	}
+	if got := strings.Join(kinds, " "); got != "participant.update participant.delete participant.create" {
+		t.Fatalf("after restart sent %q", got)
+	}
+	h2.flush()
+	if n := len(h2.tw.sent()); n != 3 {
+		t.Errorf("sent %d, want each of the 3 exactly once", n)
+	}
+}
+
+func TestConcurrentEventsForOneSessionLoseNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowd.db")
+	open := func() store.Store {
+		st, err := store.Open(context.Background(), "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a := newHarness(t, open())
+	b := newHarness(t, open()) // a second replica on the same database
+	a.connect()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := a
+			if i%2 == 1 {
+				h = b
+			}
+			if _, err := h.e.Handle(context.Background(), engine.CommandEvent(taskSid, "note", map[string]any{"text": "x"}, "")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if v := a.state(taskSid); v.Version != 4+n {
+		t.Errorf("version %d, want %d: an update was lost", v.Version, 4+n)
+	}
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Source says where an event came from; it decides what kind of reply the
+// event expects.
+type Source string
+
+const (
+	SourceVoice      Source = "voice"      // incoming call, gather result: TwiML reply
+	SourceCallStatus Source = "call-status" // call status callback
+	SourceAssignment Source = "assignment" // TaskRouter assignment callback: instruction reply
+	SourceWorkspace  Source = "workspace"  // TaskRouter workspace event
+	SourceConference Source = "conference" // conference status callback
+	SourceCommand    Source = "command"    // agent desktop / supervisor console
+	SourceOutbox     Source = "outbox"     // the dispatcher (action.failed)
+)
+
+// Event is one thing that happened to a call.
+type Event struct {
+	Source Source
+	// Name is the flow event name: call.incoming, participant.join,
+	// reservation.created, a command name, …
+	Name string
+
+	// Who the event concerns; any may be empty.
+	CallSid        string
+	TaskSid        string
+	ReservationSid string
+	ConferenceSid  string
+	// ConferenceName is the conference's friendly name (the TaskSid of the
+	// call's task when TaskRouter made it).
+	ConferenceName string
+	WorkerSid      string
+	// To is the number called, for call.incoming.
+	To string
+	// Session addresses a session directly (outbox events, TwiML fetches).
+	Session string
+
+	// Fields are readable in expressions as event.NAME.
+	Fields map[string]any
+	// Params are a command's parameters (params.NAME).
+	Params map[string]any
+	// Call holds call facts from a voice webhook (from, to, from_country…).
+	Call map[string]any
+	// TaskAttributes and WorkerAttributes as TaskRouter sent them.
+	TaskAttributes   map[string]any
+	WorkerAttributes map[string]any
+
+	// IdempotencyKey is Twilio's I-Twilio-Idempotency-Token (or a command's
+	// Idempotency-Key header): a repeated key gets the first reply.
+	IdempotencyKey string
+	// SequenceNumber orders conference callbacks; 0 when absent.
+	SequenceNumber int64
+	Timestamp      time.Time
+}
+
+// ReplyKind is what the webhook is answered with.
+type ReplyKind string
+
+const (
+	ReplyEmpty       ReplyKind = "empty"
+	ReplyTwiML       ReplyKind = "twiml"
+	ReplyInstruction ReplyKind = "instruction"
+	ReplyState       ReplyKind = "state" // a command: the new state as JSON
+)
+
+// Reply answers an event.
+type Reply struct {
+	Kind ReplyKind `json:"kind"`
+	Body []byte    `json:"body,omitempty"`
+	// Session and State after the event, for logs and command answers.
+	Session string `json:"session,omitempty"`
+	State   string `json:"state,omitempty"`
+	// Duplicate is true when the reply was replayed for a repeated
+	// idempotency key.
+	Duplicate bool `json:"-"`
+}
+
+// ErrUnknownSession: the event concerns no call flowd knows. Twilio
+// callbacks are then answered 200 (so Twilio does not retry forever) and
+// logged; commands get 404.
+var ErrUnknownSession = errors.New("unknown task or call")
+
+// ErrNoFlow: an incoming call to a number no flow answers.
+var ErrNoFlow = errors.New("no flow answers this number")
+
+// CommandError is a command that makes no sense in the current state (409).
+type CommandError struct {
+	Command string
+	State   string
+	Allowed []string
+	Reason  string
+}
+
+func (e *CommandError) Error() string {
+	msg := fmt.Sprintf("command %q is not allowed in state %q", e.Command, e.State)
+	if e.Reason != "" {
+		msg += ": " + e.Reason
+	}
+	if len(e.Allowed) > 0 {
+		msg += " (allowed now: " + strings.Join(e.Allowed, ", ") + ")"
+	}
+	return msg
+}
+
+// ParamError is a command with bad parameters (422).
+type ParamError struct {
+	Command string
+	Param   string
+	Reason  string
+}
+
+func (e *ParamError) Error() string {
+	if e.Param == "" {
+		return fmt.Sprintf("command %q: %s", e.Command, e.Reason)
+	}
+	return fmt.Sprintf("command %q: parameter %q: %s", e.Command, e.Param, e.Reason)
+}
+
+// UnknownCommandError: the flow declares no such command (404).
+type UnknownCommandError struct{ Command, Flow string }
+
+func (e *UnknownCommandError) Error() string {
+	return fmt.Sprintf("flow %q has no command %q", e.Flow, e.Command)
+}

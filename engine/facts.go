@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"maps"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/flowd/flowd/engine/flow"
+)
+
+// applyFacts updates what the session knows from the event, fills the
+// event's derived fields (event.role, event.transfer, …) and reports why the
+// event is stale ("" when it is not).
+func (r *run) applyFacts() string {
+	ev, d := r.ev, r.d
+	if ev.Fields == nil {
+		ev.Fields = map[string]any{}
+	}
+	if ev.Call != nil && (ev.CallSid == "" || ev.CallSid == d.CallSid) {
+		if d.Call == nil {
+			d.Call = map[string]any{}
+		}
+		maps.Copy(d.Call, ev.Call)
+	}
+	if ev.TaskSid != "" {
+		t, known := d.Tasks[ev.TaskSid]
+		if !known {
+			t = d.task(ev.TaskSid)
+			if s, _ := ev.TaskAttributes["flowd_session"].(string); s != "" && ev.TaskSid != d.TaskSid {
+				if _, fromEnqueue := ev.TaskAttributes["flowd_role"]; fromEnqueue {
+					t.Linked = true
+					t.Role, _ = ev.TaskAttributes["flowd_role"].(string)
+				}
+			}
+			if !t.Linked && d.TaskSid == "" {
+				// The <Enqueue>d task adopts the session.
+				d.TaskSid = ev.TaskSid
+			}
+		}
+		d.applyTaskAttributes(ev.TaskSid, ev.TaskAttributes)
+		if t.Role == "" {
+			t.Role = flow.RoleAgent
+		}
+		ev.Fields["task_sid"] = ev.TaskSid
+		ev.Fields["transfer"] = t.Linked
+	}
+	if ev.ConferenceSid != "" && d.ConferenceSid == "" {
+		d.ConferenceSid = ev.ConferenceSid
+	}
+	if ev.ConferenceName != "" && d.ConferenceName == "" {
+		d.ConferenceName = ev.ConferenceName
+	}
+
+	switch {
+	case strings.HasPrefix(ev.Name, "reservation."):
+		return r.reservationFacts()
+	case strings.HasPrefix(ev.Name, "task."):
+		if t := d.Tasks[ev.TaskSid]; t != nil {
+			switch strings.TrimPrefix(ev.Name, "task.") {
+			case "canceled", "completed", "wrapup", "deleted", "system-deleted":
+				t.Status = strings.TrimPrefix(ev.Name, "task.")
+				t.ReservationPending = false
+			}
+		}
+	case ev.Name == "conference.start" || ev.Name == "conference.end":
+		if ev.SequenceNumber > 0 {
+			if ev.SequenceNumber <= d.ConferenceSeq {
+				return "an event with a higher SequenceNumber was already applied to the conference"
+			}
+			d.ConferenceSeq = ev.SequenceNumber
+		}
+		d.ConferenceUp = ev.Name == "conference.start"
+		if ended, _ := ev.Fields["ended_by_call_sid"].(string); ended != "" {
+			ev.Fields["ended_by"] = d.roleOfCall(ended)
+		}
+	case strings.HasPrefix(ev.Name, "participant.") || strings.HasPrefix(ev.Name, "announcement."):
+		return r.participantFacts()
+	case ev.Name == "call.status":
+		r.callStatusFacts()
+	}
+	return ""
+}
+
+func (r *run) reservationFacts() string {
+	ev, d := r.ev, r.d
+	t := d.task(ev.TaskSid)
+	role := t.Role
+	if role == "" {
+		role = flow.RoleAgent
+	}
+	ev.Fields["role"] = role
+	ev.Fields["reservation_sid"] = ev.ReservationSid
+	ev.Fields["worker_sid"] = ev.WorkerSid
+	switch ev.Name {
+	case "reservation.created":
+		t.Reservation = ev.ReservationSid
+		t.ReservationPending = true
+		t.WorkerSid = ev.WorkerSid
+		w := map[string]any{"sid": ev.WorkerSid, "attributes": ev.WorkerAttributes}
+		if ev.WorkerAttributes != nil {
+			if cu, ok := ev.WorkerAttributes["contact_uri"]; ok {
+				w["contact_uri"] = cu
+			}
+		}
+		if n, ok := ev.Fields["worker_name"]; ok {
+			w["name"] = n
+		}
+		d.Worker = w
+	case "reservation.accepted":
+		t.ReservationPending = false
+	default:
+		if ev.ReservationSid == "" || ev.ReservationSid == t.Reservation {
+			t.ReservationPending = false
+		}
+	}
+	return ""
+}
+
+// participantFacts resolves the participant's role and applies hold, mute,
+// coaching and presence, ordered by SequenceNumber per participant.
+func (r *run) participantFacts() string {
+	ev, d := r.ev, r.d
+	label, _ := ev.Fields["label"].(string)
+	role := ""
+	if ev.CallSid != "" {
+		if left, gone := d.Left[ev.CallSid]; gone {
+			ev.Fields["role"] = left
+			return "the participant already left the conference"
+		}
+		if removed, ok := d.Removed[ev.CallSid]; ok {
+			ev.Fields["role"] = removed
+			if ev.Name != "participant.leave" {
+				return "flowd removed this participant"
+			}
+			ev.Fields["removed"] = true
+			delete(d.Removed, ev.CallSid)
+			d.markLeft(ev.CallSid, removed)
+			return ""
+		}
+	}
+	if label != "" && r.fl.HasRole(label) {
+		role = label
+	}
+	if role == "" {
+		role = d.roleOfCall(ev.CallSid)
+	}
+	if role == "" && ev.CallSid != "" {
+		// TaskRouter's conference instruction dials the worker without a
+		// label: an unknown leg while no agent is known is the agent.
+		if p := d.Roles[flow.RoleAgent]; p == nil || p.CallSid == "" {
+			role = flow.RoleAgent
+			if p := d.role(flow.RoleAgent); p.TaskSid == "" {
+				p.TaskSid = d.TaskSid
+			}
+		}
+	}
+	ev.Fields["role"] = role
+	if role == "" {
+		return ""
+	}
+	p := d.role(role)
+	if ev.SequenceNumber > 0 {
+		if ev.SequenceNumber <= p.Seq && p.CallSid == ev.CallSid {
+			return "an event with a higher SequenceNumber was already applied to this participant"
+		}
+		p.Seq = ev.SequenceNumber
+	}
+	if ev.CallSid != "" {
+		p.CallSid = ev.CallSid
+	}
+	if label != "" {
+		p.Label = label
+	}
+	switch ev.Name {
+	case "participant.join":
+		p.Joined = true
+		p.Hold, _ = ev.Fields["hold"].(bool)
+		p.Muted, _ = ev.Fields["muted"].(bool)
+		p.Coaching, _ = ev.Fields["coaching"].(bool)
+	case "participant.leave":
+		d.markLeft(ev.CallSid, role)
+		delete(d.Roles, role)
+		ev.Fields["removed"] = false
+	case "participant.hold":
+		p.Joined, p.Hold = true, true
+	case "participant.unhold":
+		p.Joined, p.Hold = true, false
+	case "participant.mute":
+		p.Joined, p.Muted = true, true
+	case "participant.unmute":
+		p.Joined, p.Muted = true, false
+	case "participant.modify":
+		p.Joined = true
+		if v, ok := ev.Fields["hold"].(bool); ok {
+			p.Hold = v
+		}
+		if v, ok := ev.Fields["muted"].(bool); ok {
+			p.Muted = v
+		}
+		if v, ok := ev.Fields["coaching"].(bool); ok {
+			p.Coaching = v
+		}
+	}
+	return ""
+}
+
+// callStatusFacts handles a leg's status: a dialed role whose call ended
+// before joining (busy, no answer) is no longer in the call.
+func (r *run) callStatusFacts() {
+	ev, d := r.ev, r.d
+	role, _ := ev.Fields["role"].(string)
+	if role == "" {
+		role = d.roleOfCall(ev.CallSid)
+	}
+	if role == "" {
+		if left, ok := d.Left[ev.CallSid]; ok {
+			role = left
+		} else if removed, ok := d.Removed[ev.CallSid]; ok {
+			role = removed
+		}
+	}
+	ev.Fields["role"] = role
+	status, _ := ev.Fields["status"].(string)
+	if role == "" || role == flow.RoleCustomer {
+		return
+	}
+	p := d.Roles[role]
+	if p == nil {
+		return
+	}
+	if ev.CallSid != "" && p.CallSid == "" {
+		p.CallSid = ev.CallSid
+	}
+	switch status {
+	case "completed", "busy", "no-answer", "failed", "canceled":
+		if p.CallSid == ev.CallSid || p.CallSid == "" {
+			d.markLeft(ev.CallSid, role)
+			delete(d.Roles, role)
+		}
+	}
+}
+
+var patterns sync.Map // pattern -> *regexp.Regexp
+
+func matchPattern(pattern, s string) bool {
+	v, ok := patterns.Load(pattern)
+	if !ok {
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return false
+		}
+		v, _ = patterns.LoadOrStore(pattern, re)
+	}
+	return v.(*regexp.Regexp).MatchString(s)
+}

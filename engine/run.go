@@ -1,0 +1,361 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/looplab/fsm"
+
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// run is one event being handled against one session.
+type run struct {
+	e    *Engine
+	fl   *flow.Flow
+	sess *store.Session
+	d    *sessionData
+	ev   *Event
+	now  time.Time
+	env  *flow.Env
+
+	twiml       []twilio.Verb
+	instruction *twilio.Instruction
+	ops         []outboxOp
+	history     []store.HistoryEntry
+	aliases     []string
+	replyKind   ReplyKind
+}
+
+// outboxOp is an outbox item's payload: the REST call and why it was made.
+type outboxOp struct {
+	Op     twilio.Op `json:"op"`
+	Action string    `json:"action"`
+	Role   string    `json:"role,omitempty"`
+	Seq    int       `json:"seq"`
+}
+
+func (r *run) note(kind string, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
+	}
+	r.history = append(r.history, store.HistoryEntry{At: r.now, Kind: kind, Data: b})
+}
+
+func (r *run) initVars() {
+	env := r.buildEnv()
+	for _, name := range sortedKeys(r.fl.Vars) {
+		v, err := r.fl.Vars[name].Value(env)
+		if err != nil {
+			r.note("action.error", map[string]any{"action": "vars", "var": name, "error": err.Error()})
+			continue
+		}
+		r.d.Vars[name] = v
+	}
+}
+
+func (r *run) buildEnv() *flow.Env {
+	task := map[string]any{"sid": r.d.TaskSid}
+	if t := r.d.Tasks[r.d.TaskSid]; t != nil {
+		task["attributes"] = t.Attributes
+		task["status"] = t.Status
+		task["queue_sid"] = t.QueueSid
+		task["reservation_sid"] = t.Reservation
+	}
+	ev := map[string]any{"name": r.ev.Name}
+	maps.Copy(ev, r.ev.Fields)
+	params := r.ev.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	call := map[string]any{"sid": r.d.CallSid}
+	maps.Copy(call, r.d.Call)
+	return &flow.Env{
+		Call: call, Task: task, Worker: r.d.Worker, Event: ev, Params: params,
+		Participants: r.d.participants(), Vars: r.d.Vars, EnvVars: r.fl.EnvVars,
+		Now: r.now, State: r.sess.State,
+	}
+}
+
+// execute applies the event's facts, picks a transition and runs it.
+func (r *run) execute(ctx context.Context) error {
+	ev := r.ev
+	r.replyKind = ReplyEmpty
+	switch ev.Source {
+	case SourceVoice:
+		r.replyKind = ReplyTwiML
+	case SourceAssignment:
+		r.replyKind = ReplyInstruction
+	case SourceCommand:
+		r.replyKind = ReplyState
+	}
+	stale := r.applyFacts()
+	r.note("event", map[string]any{"name": ev.Name, "source": ev.Source, "fields": ev.Fields, "params": ev.Params, "sequence": ev.SequenceNumber})
+	if stale != "" {
+		r.e.stats.Stale.Add(1)
+		r.note("stale", map[string]any{"event": ev.Name, "reason": stale})
+		return nil
+	}
+	isNew := r.sess.Version == 0
+	if isNew {
+		// A new session enters its initial state.
+		r.runActions(r.fl.States[r.fl.Initial].Entry, "entry:"+r.fl.Initial)
+	}
+	state := r.fl.States[r.sess.State]
+	if state == nil {
+		return fmt.Errorf("session %s is in state %q, which flow %s (revision %.12s) does not have", r.sess.ID, r.sess.State, r.fl.Name, r.fl.Revision)
+	}
+
+	var cmd *flow.Command
+	if ev.Source == SourceCommand {
+		cmd = r.fl.Commands[ev.Name]
+		if cmd == nil {
+			return &UnknownCommandError{Command: ev.Name, Flow: r.fl.Name}
+		}
+		if err := checkParams(cmd, ev.Params); err != nil {
+			return err
+		}
+	}
+
+	ts := r.fl.Handlers(state, ev.Name)
+	env := r.buildEnv()
+	r.env = env
+	chosen := -1
+	for i, t := range ts {
+		ok, err := t.If.Bool(env)
+		if t.If != nil {
+			entry := map[string]any{"event": ev.Name, "transition": i, "if": t.If.Source, "result": ok, "line": t.Pos.Line}
+			if err != nil {
+				entry["error"] = err.Error()
+			}
+			r.note("guard", entry)
+		}
+		if ok {
+			chosen = i
+			break
+		}
+	}
+	if chosen < 0 {
+		if cmd != nil {
+			r.e.stats.CommandsRejected.Add(1)
+			reason := "no transition for it in this state"
+			if len(ts) > 0 {
+				reason = "its conditions do not hold now"
+			}
+			return &CommandError{Command: ev.Name, State: r.sess.State, Allowed: r.allowedCommands(state), Reason: reason}
+		}
+		r.e.stats.Unhandled.Add(1)
+		r.note("unhandled", map[string]any{"event": ev.Name, "state": r.sess.State})
+		return nil
+	}
+	return r.fire(ctx, state, ts, chosen)
+}
+
+// fire runs transition ts[i] out of state through a looplab/fsm machine
+// holding just this state's transitions.
+func (r *run) fire(ctx context.Context, state *flow.State, ts []*flow.Transition, i int) error {
+	t := ts[i]
+	from := state.Name
+	if t.To == "" {
+		r.note("transition", map[string]any{"event": r.ev.Name, "from": from, "to": from, "internal": true, "line": t.Pos.Line})
+		r.runActions(t.Do, "do")
+		return nil
+	}
+	r.e.stats.Transitions.Add(1)
+	r.note("transition", map[string]any{"event": r.ev.Name, "from": from, "to": t.To, "line": t.Pos.Line})
+	if t.To == from {
+		// A self-transition is external: exit and entry run (looplab/fsm
+		// would refuse it as "no transition").
+		r.runActions(state.Exit, "exit:"+from)
+		r.runActions(t.Do, "do")
+		r.runActions(state.Entry, "entry:"+from)
+		return nil
+	}
+	name := fmt.Sprintf("%s#%d", r.ev.Name, i)
+	events := []fsm.EventDesc{{Name: name, Src: []string{from}, Dst: t.To}}
+	m := fsm.NewFSM(from, events, fsm.Callbacks{
+		"leave_state": func(_ context.Context, _ *fsm.Event) {
+			r.runActions(state.Exit, "exit:"+from)
+			r.runActions(t.Do, "do")
+		},
+		"enter_state": func(_ context.Context, e *fsm.Event) {
+			r.sess.State = e.Dst
+			if dst := r.fl.States[e.Dst]; dst != nil {
+				r.runActions(dst.Entry, "entry:"+e.Dst)
+			}
+		},
+	})
+	if err := m.Event(ctx, name); err != nil {
+		var nt fsm.NoTransitionError
+		if !errors.As(err, &nt) {
+			return fmt.Errorf("state machine: %w", err)
+		}
+	}
+	r.sess.State = m.Current()
+	if dst := r.fl.States[t.To]; dst != nil && dst.Final {
+		r.sess.Final = true
+	}
+	return nil
+}
+
+// allowedCommands lists the declared commands the state (or the flow) has
+// handlers for and whose guards could hold with no parameters checked.
+func (r *run) allowedCommands(state *flow.State) []string {
+	var out []string
+	for _, name := range sortedKeys(r.fl.Commands) {
+		ts := r.fl.Handlers(state, name)
+		if len(ts) == 0 {
+			continue
+		}
+		for _, t := range ts {
+			if t.If == nil || !strings.Contains(t.If.Source, "params.") {
+				if ok, _ := t.If.Bool(r.env); !ok {
+					continue
+				}
+			}
+			out = append(out, name)
+			break
+		}
+	}
+	return out
+}
+
+// commit saves the run and builds the reply.
+func (r *run) commit(ctx context.Context) (Reply, error) {
+	reply := Reply{Kind: r.replyKind, Session: r.sess.ID}
+	switch r.replyKind {
+	case ReplyTwiML:
+		doc, err := twilio.RenderTwiML(r.twiml...)
+		if err != nil {
+			return Reply{}, fmt.Errorf("render TwiML: %w", err)
+		}
+		reply.Body = []byte(doc)
+	case ReplyInstruction:
+		if r.instruction != nil {
+			b, err := r.instruction.JSON()
+			if err != nil {
+				return Reply{}, fmt.Errorf("instruction: %w", err)
+			}
+			reply.Body = b
+		} else {
+			// A bare 200 tells TaskRouter the answer comes later by REST.
+			reply.Kind = ReplyEmpty
+		}
+	}
+	reply.State = r.sess.State
+	if r.replyKind == ReplyState {
+		b, err := json.Marshal(r.view())
+		if err != nil {
+			return Reply{}, err
+		}
+		reply.Body = b
+	}
+	if len(reply.Body) > 0 {
+		r.note("reply", map[string]any{"kind": reply.Kind, "body": string(reply.Body)})
+	}
+
+	data, err := json.Marshal(r.d)
+	if err != nil {
+		return Reply{}, err
+	}
+	r.sess.Data = data
+	r.sess.UpdatedAt = r.now
+	c := store.Commit{Session: *r.sess, History: r.history, IdempotencyKey: r.ev.IdempotencyKey}
+	c.Aliases = r.aliasList()
+	for _, op := range r.ops {
+		b, err := json.Marshal(op)
+		if err != nil {
+			return Reply{}, err
+		}
+		// The engine's clock, not the store's, decides when work is due.
+		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: string(op.Op.Kind), Payload: b, NextAttempt: r.now, CreatedAt: r.now})
+	}
+	if c.IdempotencyKey != "" {
+		rb, err := json.Marshal(reply)
+		if err != nil {
+			return Reply{}, err
+		}
+		c.Reply = rb
+	}
+	if _, err := r.e.cfg.Store.Commit(ctx, c); err != nil {
+		return Reply{}, err
+	}
+	return reply, nil
+}
+
+func (r *run) aliasList() []string {
+	seen := map[string]bool{r.sess.ID: true}
+	var out []string
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	add(r.d.CallSid)
+	add(r.d.TaskSid)
+	for _, sid := range sortedKeys(r.d.Tasks) {
+		add(sid)
+	}
+	add(r.d.ConferenceSid)
+	add(r.d.ConferenceName)
+	return out
+}
+
+// checkParams validates a command's JSON parameters against its declaration.
+func checkParams(cmd *flow.Command, params map[string]any) error {
+	for name := range params {
+		if _, ok := cmd.Params[name]; !ok {
+			return &ParamError{Command: cmd.Name, Param: name, Reason: "unknown parameter (declared: " + strings.Join(sortedKeys(cmd.Params), ", ") + ")"}
+		}
+	}
+	for _, name := range sortedKeys(cmd.Params) {
+		p := cmd.Params[name]
+		v, ok := params[name]
+		if !ok || v == nil {
+			if p.Required {
+				return &ParamError{Command: cmd.Name, Param: name, Reason: "required"}
+			}
+			continue
+		}
+		switch p.Type {
+		case "", "string":
+			s, ok := v.(string)
+			if !ok {
+				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be a string, got %T", v)}
+			}
+			if len(p.Enum) > 0 && !contains(p.Enum, s) {
+				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be one of %s, got %q", strings.Join(p.Enum, ", "), s)}
+			}
+			if p.Pattern != "" && !matchPattern(p.Pattern, s) {
+				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("%q does not match %s", s, p.Pattern)}
+			}
+		case "number":
+			if _, ok := v.(float64); !ok {
+				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be a number, got %T", v)}
+			}
+		case "boolean":
+			if _, ok := v.(bool); !ok {
+				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be true or false, got %T", v)}
+			}
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

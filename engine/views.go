@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+)
+
+// TaskView is what GET /v1/tasks/{TaskSid} and command replies show.
+type TaskView struct {
+	Session       string                       `json:"session"`
+	TaskSid       string                       `json:"task_sid,omitempty"`
+	Tasks         []string                     `json:"tasks,omitempty"`
+	Flow          string                       `json:"flow"`
+	Revision      string                       `json:"revision"`
+	State         string                       `json:"state"`
+	Final         bool                         `json:"final"`
+	Version       int64                        `json:"version"`
+	CallSid       string                       `json:"call_sid,omitempty"`
+	ConferenceSid string                       `json:"conference_sid,omitempty"`
+	Roles         map[string]*flow.Participant `json:"roles"`
+	Vars          map[string]any               `json:"vars,omitempty"`
+	Commands      []string                     `json:"commands,omitempty"`
+	History       []HistoryView                `json:"history,omitempty"`
+}
+
+// HistoryView is one history entry.
+type HistoryView struct {
+	Seq  int64           `json:"seq"`
+	At   time.Time       `json:"at"`
+	Kind string          `json:"kind"`
+	Data json.RawMessage `json:"data"`
+}
+
+func (r *run) view() TaskView {
+	v := TaskView{Session: r.sess.ID, TaskSid: r.d.TaskSid, Flow: r.fl.Name, Revision: r.fl.Revision, State: r.sess.State,
+		Final: r.sess.Final, Version: r.sess.Version + 1, CallSid: r.d.CallSid, ConferenceSid: r.d.ConferenceSid,
+		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks)}
+	if st := r.fl.States[r.sess.State]; st != nil {
+		r.env = r.buildEnv()
+		v.Commands = r.allowedCommands(st)
+	}
+	return v
+}
+
+// Task returns a session's view by any of its TaskSids, CallSids or its ID,
+// with its history when withHistory.
+func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskView, error) {
+	id, err := e.cfg.Store.Resolve(ctx, key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return TaskView{}, ErrUnknownSession
+		}
+		return TaskView{}, err
+	}
+	sess, err := e.cfg.Store.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return TaskView{}, ErrUnknownSession
+		}
+		return TaskView{}, err
+	}
+	d, err := decodeSessionData(sess.Data)
+	if err != nil {
+		return TaskView{}, err
+	}
+	fl, _ := e.flowOf(&sess)
+	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
+		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks)}
+	if fl != nil {
+		if st := fl.States[sess.State]; st != nil {
+			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}
+			r.env = r.buildEnv()
+			v.Commands = r.allowedCommands(st)
+		}
+	}
+	if withHistory {
+		hs, err := e.cfg.Store.History(ctx, id, 0, 0)
+		if err != nil {
+			return TaskView{}, err
+		}
+		for _, h := range hs {
+			v.History = append(v.History, HistoryView{Seq: h.Seq, At: h.At, Kind: h.Kind, Data: h.Data})
+		}
+	}
+	return v, nil
+}
