@@ -177,7 +177,7 @@ func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res
 	e.log.Warn("REST call failed for good", "session", it.Session, "op", res.Op, "code", res.Code, "status", res.Status, "error", res.Error)
 	ev := Event{Source: SourceOutbox, Name: "action.failed", Session: it.Session,
 		IdempotencyKey: "flowd-outbox-failed-" + strconv.FormatInt(it.ID, 10),
-		Fields: map[string]any{"action": op.Action, "role": op.Role, "error": res.Error, "code": res.Code, "status": res.Status, "op": string(op.Op.Kind)}}
+		Fields:         map[string]any{"action": op.Action, "role": op.Role, "error": res.Error, "code": res.Code, "status": res.Status, "op": string(op.Op.Kind)}}
 	if _, err := e.Handle(ctx, ev); err != nil {
 		e.log.Error("action.failed event", "session", it.Session, "error", fmt.Sprint(err))
 	}

@@ -12,13 +12,13 @@ import (
 type Source string
 
 const (
-	SourceVoice      Source = "voice"      // incoming call, gather result: TwiML reply
+	SourceVoice      Source = "voice"       // incoming call, gather result: TwiML reply
 	SourceCallStatus Source = "call-status" // call status callback
-	SourceAssignment Source = "assignment" // TaskRouter assignment callback: instruction reply
-	SourceWorkspace  Source = "workspace"  // TaskRouter workspace event
-	SourceConference Source = "conference" // conference status callback
-	SourceCommand    Source = "command"    // agent desktop / supervisor console
-	SourceOutbox     Source = "outbox"     // the dispatcher (action.failed)
+	SourceAssignment Source = "assignment"  // TaskRouter assignment callback: instruction reply
+	SourceWorkspace  Source = "workspace"   // TaskRouter workspace event
+	SourceConference Source = "conference"  // conference status callback
+	SourceCommand    Source = "command"     // agent desktop / supervisor console
+	SourceOutbox     Source = "outbox"      // the dispatcher (action.failed)
 )
 
 // Event is one thing that happened to a call.
