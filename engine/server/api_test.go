@@ -1,0 +1,297 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+func decodeView(t testing.TB, body []byte) engine.TaskView {
+	t.Helper()
+	var v engine.TaskView
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("task view %s: %v", body, err)
+	}
+	return v
+}
+
+func TestCommands(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA200", "WT200", true)
+
+	w := h.api("POST", "/v1/tasks/WT200/commands/hold", "", nil)
+	mustStatus(t, w, 200)
+	if v := decodeView(t, w.Body.Bytes()); v.State != "on_hold" || v.Flow != "support" {
+		t.Fatalf("after hold: %+v", v)
+	}
+
+	// Not allowed now: 409 with what is.
+	w = h.api("POST", "/v1/tasks/WT200/commands/hold", "{}", nil)
+	mustStatus(t, w, http.StatusConflict)
+	e := decodeError(t, w)
+	if e.Code != "not_allowed" || e.State != "on_hold" || !slices.Equal(e.Allowed, []string{"unhold"}) {
+		t.Fatalf("409 body: %+v", e)
+	}
+	if !strings.Contains(w.Body.String(), `"allowed":["unhold"]`) {
+		t.Fatalf("allowed list missing: %s", w.Body.String())
+	}
+
+	// The hold went out as a REST call on the customer's participant.
+	if err := h.eng.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var held bool
+	for _, op := range h.sender.Ops() {
+		if op.Kind == twilio.OpUpdateParticipant && op.Participant == "CA200" && op.UpdateParticipant != nil &&
+			op.UpdateParticipant.Hold != nil && *op.UpdateParticipant.Hold {
+			held = true
+		}
+	}
+	if !held {
+		t.Fatalf("no hold sent; ops %+v", h.sender.Ops())
+	}
+
+	// Idempotency-Key: the same answer, one state change.
+	key := map[string]string{IdempotencyKeyHeader: "desk-42"}
+	w1 := h.api("POST", "/v1/tasks/WT200/commands/unhold", "", key)
+	w2 := h.api("POST", "/v1/tasks/WT200/commands/unhold", "", key)
+	mustStatus(t, w1, 200)
+	mustStatus(t, w2, 200)
+	if w1.Body.String() != w2.Body.String() || w2.Header().Get(ReplayedHeader) != "true" {
+		t.Fatalf("retry with the same key answered differently:\n%s\n%s", w1.Body, w2.Body)
+	}
+	if v := decodeView(t, w2.Body.Bytes()); v.State != "talking" {
+		t.Fatalf("state %s", v.State)
+	}
+	// The same key on another command is another request.
+	mustStatus(t, h.api("POST", "/v1/tasks/WT200/commands/hold", "", key), 200)
+	if h.state("WT200") != "on_hold" {
+		t.Fatalf("state %s", h.state("WT200"))
+	}
+	mustStatus(t, h.api("POST", "/v1/tasks/WT200/commands/unhold", "", nil), 200)
+
+	// Parameters.
+	w = h.api("POST", "/v1/tasks/WT200/commands/note", `{}`, nil)
+	mustStatus(t, w, http.StatusUnprocessableEntity)
+	if e := decodeError(t, w); e.Code != "invalid_params" || e.Param != "text" {
+		t.Fatalf("422 body: %+v", e)
+	}
+	w = h.api("POST", "/v1/tasks/WT200/commands/note", `{"text": 7}`, nil)
+	mustStatus(t, w, http.StatusUnprocessableEntity)
+	w = h.api("POST", "/v1/tasks/WT200/commands/note", `{"text": "VIP", "extra": 1}`, nil)
+	mustStatus(t, w, http.StatusUnprocessableEntity)
+	w = h.api("POST", "/v1/tasks/WT200/commands/note", `{"text": "VIP"}`, nil)
+	mustStatus(t, w, 200)
+	if v := decodeView(t, w.Body.Bytes()); v.Vars["note"] != "VIP" {
+		t.Fatalf("vars %v", v.Vars)
+	}
+
+	// Unknown things.
+	w = h.api("POST", "/v1/tasks/WT200/commands/teleport", "", nil)
+	mustStatus(t, w, http.StatusNotFound)
+	if e := decodeError(t, w); e.Code != "unknown_command" {
+		t.Fatalf("%+v", e)
+	}
+	w = h.api("POST", "/v1/tasks/WT404/commands/hold", "", nil)
+	mustStatus(t, w, http.StatusNotFound)
+	if e := decodeError(t, w); e.Code != "unknown_task" {
+		t.Fatalf("%+v", e)
+	}
+
+	// The CallSid addresses the same session.
+	mustStatus(t, h.api("POST", "/v1/tasks/CA200/commands/hold", "", nil), 200)
+}
+
+func TestCommandBodies(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA210", "WT210", true)
+	cases := []struct {
+		name   string
+		body   string
+		ctype  string
+		status int
+		code   string
+	}{
+		{"malformed", `{"text":`, "application/json", 400, "invalid_json"},
+		{"array", `["VIP"]`, "application/json", 400, "invalid_json"},
+		{"null", `null`, "application/json", 400, "invalid_json"},
+		{"two objects", `{} {}`, "application/json", 400, "invalid_json"},
+		{"not JSON", `text=VIP`, "application/x-www-form-urlencoded", 415, "unsupported_media_type"},
+		{"oversize", `{"text":"` + strings.Repeat("x", DefaultMaxAPIBody) + `"}`, "application/json", 413, "too_large"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := h.do(req{method: "POST", path: "/v1/tasks/WT210/commands/note", body: c.body, ctype: c.ctype})
+			mustStatus(t, w, c.status)
+			if e := decodeError(t, w); e.Code != c.code {
+				t.Fatalf("code %q, want %q", e.Code, c.code)
+			}
+		})
+	}
+	w := h.do(req{method: "POST", path: "/v1/tasks/WT210/commands/hold", headers: map[string]string{IdempotencyKeyHeader: strings.Repeat("k", 300)}})
+	mustStatus(t, w, 400)
+	if h.state("WT210") != "talking" {
+		t.Fatalf("a refused command changed the state: %s", h.state("WT210"))
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	h := newHarness(t, withAPIToken("s3cret"))
+	h.call("CA220", "WT220", false)
+	for _, c := range []struct {
+		name, auth string
+		status     int
+	}{
+		{"missing", "", 401},
+		{"wrong", "Bearer nope", 401},
+		{"prefix of the right one", "Bearer s3cre", 401},
+		{"other scheme", "Basic czNjcmV0", 401},
+		{"right", "Bearer s3cret", 200},
+		{"right, scheme in lower case", "bearer s3cret", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if c.auth != "" {
+				hdr["Authorization"] = c.auth
+			}
+			for _, p := range []string{"/v1/tasks/WT220", "/v1/flows", "/v1/flows/support/graph"} {
+				w := h.api("GET", p, "", hdr)
+				mustStatus(t, w, c.status)
+				if c.status == 401 {
+					if e := decodeError(t, w); e.Code != "unauthorized" || w.Header().Get("WWW-Authenticate") == "" {
+						t.Fatalf("%s: %+v", p, e)
+					}
+				}
+			}
+			w := h.api("POST", "/v1/tasks/WT220/commands/hold", "", hdr)
+			if c.status == 401 {
+				mustStatus(t, w, 401)
+			} else {
+				mustStatus(t, w, http.StatusConflict) // authenticated, but not now
+			}
+		})
+	}
+	// The token guards /v1 only.
+	mustStatus(t, h.do(req{method: "GET", path: "/healthz"}), 200)
+	mustStatus(t, h.do(req{method: "GET", path: "/metrics"}), 200)
+}
+
+func TestTaskView(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA230", "WT230", true)
+	w := h.api("GET", "/v1/tasks/WT230", "", nil)
+	mustStatus(t, w, 200)
+	var raw map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"flow", "revision", "state", "roles", "history"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("task view has no %q: %s", k, w.Body.String())
+		}
+	}
+	v := decodeView(t, w.Body.Bytes())
+	if v.Flow != "support" || v.State != "talking" || v.Revision == "" || v.Roles["customer"] == nil || v.Roles["agent"] == nil {
+		t.Fatalf("task view %+v", v)
+	}
+	if countKind(v.History, "transition") < 2 || countKind(v.History, "event") < 5 {
+		t.Fatalf("history too short: %d entries", len(v.History))
+	}
+	w = h.api("GET", "/v1/tasks/WT404", "", nil)
+	mustStatus(t, w, 404)
+	if e := decodeError(t, w); e.Code != "unknown_task" {
+		t.Fatalf("%+v", e)
+	}
+	w = h.api("GET", "/v1/nothing", "", nil)
+	mustStatus(t, w, 404)
+	if e := decodeError(t, w); e.Code != "not_found" {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestFlowsAndGraph(t *testing.T) {
+	h := newHarness(t)
+	w := h.api("GET", "/v1/flows", "", nil)
+	mustStatus(t, w, 200)
+	var flows []FlowSummary
+	if err := json.Unmarshal(w.Body.Bytes(), &flows); err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != 2 || flows[0].Name != "ivr" || flows[1].Name != "support" {
+		t.Fatalf("flows %+v", flows)
+	}
+	s := flows[1]
+	if !slices.Equal(s.Numbers, []string{supportNumber}) || len(s.Revision) < 12 || s.Initial != "greeting" ||
+		!slices.Contains(s.States, "on_hold") || !slices.Contains(s.Commands, "hold") {
+		t.Fatalf("support summary %+v", s)
+	}
+	var raw []map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &raw)
+	for _, k := range []string{"name", "numbers", "revision", "states"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Errorf("flow summary has no %q", k)
+		}
+	}
+
+	w = h.api("GET", "/v1/flows/support/graph", "", nil)
+	mustStatus(t, w, 200)
+	if !strings.Contains(w.Body.String(), "on_hold") || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/") {
+		t.Fatalf("graph %q (%s)", w.Body.String(), w.Header().Get("Content-Type"))
+	}
+	w = h.api("GET", "/v1/flows/nope/graph", "", nil)
+	mustStatus(t, w, 404)
+	if e := decodeError(t, w); e.Code != "unknown_flow" {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	h := newHarness(t)
+	mustStatus(t, h.do(req{method: "GET", path: "/healthz"}), 200)
+	w := h.do(req{method: "GET", path: "/readyz"})
+	mustStatus(t, w, 200)
+	if !strings.Contains(w.Body.String(), `"flows":2`) {
+		t.Fatalf("readyz %s", w.Body.String())
+	}
+
+	h.call("CA240", "WT240", true)
+	mustStatus(t, h.api("POST", "/v1/tasks/WT240/commands/hold", "", nil), 200)
+	mustStatus(t, h.do(req{path: "/twilio/voice", form: incomingCall("CA241", supportNumber), unsigned: true}), 403)
+
+	w = h.do(req{method: "GET", path: "/metrics"})
+	mustStatus(t, w, 200)
+	body := w.Body.String()
+	for _, want := range []string{
+		`flowd_http_requests_total{code="200",method="POST",route="/twilio/voice"} 1`,
+		`flowd_http_requests_total{code="204",method="POST",route="/twilio/conference/status"} 3`,
+		`flowd_http_request_duration_seconds_bucket{code="200",route="/twilio/taskrouter/assignment",le="`,
+		`flowd_webhook_signature_failures_total 1`,
+		`flowd_events_total 6`,
+		`flowd_transitions_total 3`,
+		`flowd_outbox_pending 1`,
+		`flowd_live_sessions 1`,
+		`flowd_flows_loaded 2`,
+		"flowd_unhandled_events_total", "flowd_stale_events_total", "flowd_duplicate_events_total",
+		"flowd_rest_sent_total", "flowd_rest_retries_total", "flowd_rest_failures_total",
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", body)
+	}
+
+	h.srv.Drain()
+	w = h.do(req{method: "GET", path: "/readyz"})
+	mustStatus(t, w, 503)
+	if !strings.Contains(w.Body.String(), "shutting down") {
+		t.Fatalf("readyz while draining: %s", w.Body.String())
+	}
+}
