@@ -3,8 +3,8 @@ package flow
 // Action is one step of a transition or of a state's entry/exit list. In
 // YAML it is a map with exactly one key, the action's name:
 //
-//	- say: Thanks for calling.
-//	- hold: { role: customer, music: "${{ vars.hold_music }}" }
+//   - say: Thanks for calling.
+//   - hold: { role: customer, music: "${{ vars.hold_music }}" }
 //
 // Params holds a pointer to the action's typed parameters (*SayAction,
 // *HoldAction, …); the engine switches on its type.
@@ -229,7 +229,7 @@ type HandoverAction struct {
 
 // SetAction sets variables. YAML: `set: { name: template, … }`.
 type SetAction struct {
-	Values map[string]*Template `flow:",inline" desc:"Variable name to value."`
+	Values map[string]*Template `flow:",inline" keys:"^[A-Za-z_][A-Za-z0-9_]*$" desc:"Variable name to value."`
 	Order  []string             `flow:"-"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -74,6 +75,7 @@ type Expr struct {
 	Source  string
 	Pos     Pos
 	program *vm.Program
+	refs    []exprRef // what the expression reads, for validation
 }
 
 // CompileExpr compiles a guard; it must be boolean.
@@ -81,11 +83,11 @@ func CompileExpr(src string, pos Pos) (*Expr, error) {
 	if len(src) > MaxExprLen {
 		return nil, &exprError{Line: 1, Col: 0, Msg: fmt.Sprintf("expression is %d bytes long, the limit is %d", len(src), MaxExprLen)}
 	}
-	p, err := expr.Compile(src, expr.Env(Env{}), expr.AsBool(), expr.MaxNodes(MaxExprNodes))
-	if err != nil {
-		return nil, toExprError(err)
+	c := compileCode(src, true)
+	if c.err != nil {
+		return nil, c.err.clone()
 	}
-	return &Expr{Source: src, Pos: pos, program: p}, nil
+	return &Expr{Source: src, Pos: pos, program: c.prog, refs: c.refs}, nil
 }
 
 // Bool evaluates the guard. A runtime error (say, a field of a role that is
@@ -108,6 +110,7 @@ type Template struct {
 	Source string
 	Pos    Pos
 	parts  []templatePart
+	refs   []exprRef // what the expressions read (offsets in runes of Source)
 }
 
 type templatePart struct {
@@ -150,9 +153,9 @@ func CompileTemplate(src string, pos Pos) (*Template, error) {
 			line, col := lineCol(src, offset+i)
 			return nil, &exprError{Line: line, Col: col, Msg: "empty ${{ }}"}
 		}
-		p, err := expr.Compile(code, expr.Env(Env{}), expr.MaxNodes(MaxExprNodes))
-		if err != nil {
-			ee := toExprError(err)
+		c := compileCode(code, false)
+		if c.err != nil {
+			ee := c.err.clone()
 			// Shift the position from inside the expression to inside src.
 			l0, c0 := lineCol(src, offset+i+3)
 			if ee.Line <= 1 {
@@ -162,7 +165,14 @@ func CompileTemplate(src string, pos Pos) (*Template, error) {
 			}
 			return nil, ee
 		}
-		t.parts = append(t.parts, templatePart{program: p})
+		t.parts = append(t.parts, templatePart{program: c.prog})
+		if len(c.refs) > 0 {
+			base := utf8.RuneCountInString(src[:offset+i+3])
+			for _, r := range c.refs {
+				r.Off += base
+				t.refs = append(t.refs, r)
+			}
+		}
 		offset += i + j + 2
 		rest = rest[i+j+2:]
 	}

@@ -23,28 +23,32 @@ var BuiltinRoles = []string{RoleCustomer, RoleAgent, RoleConsultee, RoleSupervis
 
 // Flow is one loaded, validated and compiled flow file.
 type Flow struct {
-	Name        string   `flow:"flow,required" desc:"Unique name of the flow (letters, digits, - and _)."`
+	Name        string   `flow:"flow,required" pattern:"^[A-Za-z0-9_][A-Za-z0-9_-]*$" desc:"Unique name of the flow (letters, digits, - and _)."`
 	Description string   `flow:"description" desc:"What the flow is for, for the humans who read it."`
-	Numbers     []string `flow:"numbers" desc:"Twilio phone numbers (E.164) whose incoming calls start this flow."`
+	Numbers     []string `flow:"numbers" pattern:"^[+][1-9][0-9]{1,14}$" desc:"Twilio phone numbers (E.164) whose incoming calls start this flow."`
 	// CallerID is the number flowd dials from when it adds a participant
 	// (transfers, supervisors). Default: the number the customer called.
-	CallerID   *Template          `flow:"caller_id" desc:"Number to call from when flowd dials a participant (default: the number the customer called)."`
-	HoldMusic  *Template          `flow:"hold_music" desc:"Default hold music URL (MP3/WAV or TwiML) for hold actions without their own."`
-	TaskRouter TaskRouter         `flow:"taskrouter" desc:"TaskRouter references; use ${{ env.NAME }} rather than hard-coded SIDs."`
-	Roles      []string           `flow:"roles" desc:"Roles used by this flow, besides the built-in customer, agent, consultee and supervisor."`
-	Vars       map[string]*Template `flow:"vars" desc:"Session variables and their initial values (templates); read as vars.NAME, changed with set."`
-	Commands   map[string]*Command  `flow:"commands" desc:"Commands the agent desktop or supervisor console may send (POST /v1/tasks/{TaskSid}/commands/{name})."`
-	Initial    string               `flow:"initial,required" desc:"The state a new call starts in."`
+	CallerID   *Template                `flow:"caller_id" desc:"Number to call from when flowd dials a participant (default: the number the customer called)."`
+	HoldMusic  *Template                `flow:"hold_music" desc:"Default hold music URL (MP3/WAV or TwiML) for hold actions without their own."`
+	TaskRouter TaskRouter               `flow:"taskrouter" desc:"TaskRouter references; use ${{ env.NAME }} rather than hard-coded SIDs."`
+	Roles      []string                 `flow:"roles" pattern:"^[A-Za-z_][A-Za-z0-9_]*$" desc:"Roles used by this flow, besides the built-in customer, agent, consultee and supervisor."`
+	Vars       map[string]*Template     `flow:"vars" keys:"^[A-Za-z_][A-Za-z0-9_]*$" desc:"Session variables and their initial values (templates); read as vars.NAME, changed with set."`
+	Commands   map[string]*Command      `flow:"commands" keys:"^[A-Za-z_][A-Za-z0-9_-]*$" desc:"Commands the agent desktop or supervisor console may send (POST /v1/tasks/{TaskSid}/commands/{name})."`
+	Initial    string                   `flow:"initial,required" desc:"The state a new call starts in."`
 	On         map[string][]*Transition `flow:"on" desc:"Flow-level handlers: apply in every state that does not handle the event itself."`
-	States     map[string]*State        `flow:"states,required" desc:"The states of the call, by name."`
+	States     map[string]*State        `flow:"states,required" keys:"^[A-Za-z_][A-Za-z0-9_-]*$" desc:"The states of the call, by name."`
 
 	// Filled by the loader.
-	File       string         `flow:"-"`
-	Revision   string         `flow:"-"` // hex sha256 of the file's bytes
-	StateOrder []string       `flow:"-"` // states in file order
-	OnOrder    []string       `flow:"-"` // flow-level events in file order
+	File       string            `flow:"-"`
+	Revision   string            `flow:"-"` // hex sha256 of the file's bytes
+	StateOrder []string          `flow:"-"` // states in file order
+	OnOrder    []string          `flow:"-"` // flow-level events in file order
 	EnvVars    map[string]string `flow:"-"` // the environment captured at load
-	Pos        Pos            `flow:"-"`
+	Pos        Pos               `flow:"-"`
+
+	// Positions the cross-file checks report at.
+	namePos   Pos
+	numberPos []Pos
 }
 
 // TaskRouter holds the TaskRouter resources a flow uses.
@@ -59,7 +63,7 @@ type TaskRouter struct {
 type Command struct {
 	Name        string            `flow:"-"`
 	Description string            `flow:"description" desc:"What the command does."`
-	Params      map[string]*Param `flow:"params" desc:"The command's JSON parameters."`
+	Params      map[string]*Param `flow:"params" keys:"^[A-Za-z_][A-Za-z0-9_]*$" desc:"The command's JSON parameters."`
 	ParamOrder  []string          `flow:"-"`
 	Pos         Pos               `flow:"-"`
 }
@@ -96,6 +100,9 @@ type Transition struct {
 	Pos   Pos       `flow:"-"`
 	// FlowLevel is true for a handler declared under the flow's top-level `on:`.
 	FlowLevel bool `flow:"-"`
+
+	eventPos Pos // the event key
+	toPos    Pos // the to: value
 }
 
 // Handlers returns the transitions for event in state s: the state's own,

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"io"
+
+	"github.com/flowd/flowd/schema"
+)
+
+// runSchema is `flowd schema`: print the JSON Schema of flow files (the file
+// editors use through `# yaml-language-server: $schema=…`).
+func runSchema(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("schema", "schema", stderr)
+	rest, err := parseInterspersed(fs, args)
+	if err != nil || len(rest) > 0 {
+		if err == nil {
+			fs.Usage()
+		}
+		return 2
+	}
+	stdout.Write(schema.Flow)
+	return 0
+}

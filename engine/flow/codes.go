@@ -1,0 +1,116 @@
+package flow
+
+// Diagnostic codes. They are stable: tools, CI filters and docs/language.md
+// refer to them. Every code is listed in [Codes] with its severity and a
+// one-line description.
+const (
+	// Reading and parsing.
+	CodeIO           = "io"             // a file or directory could not be read
+	CodeNoFiles      = "no-files"       // a path or glob matched no flow file
+	CodeInternal     = "internal"       // a bug in flowd: it panicked on this file
+	CodeFileTooLarge = "file-too-large" // over 1 MiB
+	CodeYAMLSyntax   = "yaml-syntax"    // not YAML (or several documents)
+	CodeTooComplex   = "too-complex"    // too many nodes once aliases are expanded
+	CodeTooDeep      = "too-deep"       // nested deeper than 64 levels
+	CodeDuplicateKey = "duplicate-key"  // a key twice in one map
+
+	// Shape: reported from the JSON Schema (and identically by the typed decoder).
+	CodeUnknownKey    = "unknown-key"
+	CodeMissingKey    = "missing-key"
+	CodeWrongType     = "wrong-type"
+	CodeBadValue      = "bad-value"
+	CodeBadAction     = "bad-action"
+	CodeUnknownAction = "unknown-action"
+
+	// Expressions and templates.
+	CodeBadExpr      = "bad-expr"
+	CodeGuardNotBool = "guard-not-bool"
+	CodeBadTemplate  = "bad-template"
+	CodeUnknownRole  = "unknown-role"
+	CodeUnknownVar   = "unknown-var"
+	CodeUnknownField = "unknown-field"
+	CodeUnknownParam = "unknown-param"
+	CodeEnvUnset     = "env-unset"
+	CodeDynamicEnv   = "dynamic-env"
+
+	// States, events and transitions.
+	CodeUnknownInitial     = "unknown-initial"
+	CodeUnknownState       = "unknown-state"
+	CodeUnknownEvent       = "unknown-event"
+	CodeUnknownCommand     = "unknown-command"
+	CodeUnreachableState   = "unreachable-state"
+	CodeNoFinalPath        = "no-final-path"
+	CodeFinalTransitions   = "final-transitions"
+	CodeShadowedTransition = "shadowed-transition"
+	CodeBadParam           = "bad-param"
+	CodeUnhandledCommand   = "unhandled-command"
+
+	// Call topology.
+	CodeNeedsConference    = "needs-conference"
+	CodeTwiMLContext       = "twiml-context"
+	CodeInstructionContext = "instruction-context"
+	CodeStrandedHold       = "stranded-hold"
+
+	// Across files.
+	CodeDuplicateFlow   = "duplicate-flow"
+	CodeDuplicateNumber = "duplicate-number"
+)
+
+// CodeSpec documents one diagnostic code.
+type CodeSpec struct {
+	Code     string
+	Severity Severity
+	Desc     string
+}
+
+// Codes lists every diagnostic code, in documentation order.
+var Codes = []CodeSpec{
+	{CodeIO, SeverityError, "A file or directory given on the command line could not be read (validate exits 2)."},
+	{CodeNoFiles, SeverityError, "A path, directory or glob matched no flow file (validate exits 2)."},
+	{CodeInternal, SeverityError, "flowd itself failed on this file (a bug: please report it with the file)."},
+	{CodeFileTooLarge, SeverityError, "The file is over 1 MiB; flows are configuration, not data."},
+	{CodeYAMLSyntax, SeverityError, "The file is not valid YAML, or holds more than one YAML document."},
+	{CodeTooComplex, SeverityError, "The file expands to more than 100,000 YAML nodes once aliases are followed (an alias bomb)."},
+	{CodeTooDeep, SeverityError, "YAML nested deeper than 64 levels (or an alias that contains itself)."},
+	{CodeDuplicateKey, SeverityError, "The same key appears twice in one map; YAML would silently keep one of them."},
+	{CodeUnknownKey, SeverityError, "A key the language does not define here (often a typo or a wrong indentation)."},
+	{CodeMissingKey, SeverityError, "A required key is absent."},
+	{CodeWrongType, SeverityError, "A value has the wrong type (e.g. a list where a map is expected, or an unquoted +E.164 number read as an integer)."},
+	{CodeBadValue, SeverityError, "A value is not one of the allowed values, or does not match the required form (names, E.164 numbers)."},
+	{CodeBadAction, SeverityError, "An action item is not a map with exactly one key, the action's name (or a bare name for actions without required parameters)."},
+	{CodeUnknownAction, SeverityError, "An action name that does not exist."},
+	{CodeBadExpr, SeverityError, "An if: guard does not compile (syntax, unknown variable or field, type mismatch)."},
+	{CodeGuardNotBool, SeverityError, "An if: guard compiles but is not boolean."},
+	{CodeBadTemplate, SeverityError, "A ${{ … }} part of a string does not compile, or is unclosed or empty."},
+	{CodeUnknownRole, SeverityError, "A role that is neither built in (customer, agent, consultee, supervisor) nor declared under roles: — in an action, in participants.NAME, or compared with event.role."},
+	{CodeUnknownVar, SeverityError, "vars.NAME read but never declared under vars: nor assigned by a set action."},
+	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled."},
+	{CodeUnknownParam, SeverityError, "params.NAME is not a parameter of the command being handled (or params is read in a handler that is not a command)."},
+	{CodeEnvUnset, SeverityWarning, "env.NAME is not set in the environment validate ran in (CI often lacks production settings); the value is empty at run time unless it is set when flowd serve starts."},
+	{CodeDynamicEnv, SeverityError, "env is indexed with a computed name; only env.NAME (a constant) is allowed, so a flow reads no variable it does not name."},
+	{CodeUnknownInitial, SeverityError, "initial: names a state that does not exist."},
+	{CodeUnknownState, SeverityError, "A transition's to: names a state that does not exist."},
+	{CodeUnknownEvent, SeverityError, "An on: key that is not an event of the catalog."},
+	{CodeUnknownCommand, SeverityError, "An on: key without a dot that is not a command declared under commands:."},
+	{CodeUnreachableState, SeverityWarning, "No sequence of transitions leads from the initial state to this state."},
+	{CodeNoFinalPath, SeverityError, "No sequence of transitions leads from this non-final state to a final state: a call could never finish."},
+	{CodeFinalTransitions, SeverityError, "A final state has transitions; a final state ignores all events."},
+	{CodeShadowedTransition, SeverityWarning, "A transition can never fire: an earlier transition for the same event has no if:."},
+	{CodeBadParam, SeverityError, "A command parameter's pattern does not compile, or its enum values do not have its type."},
+	{CodeUnhandledCommand, SeverityWarning, "A declared command is handled in no state and not at flow level."},
+	{CodeNeedsConference, SeverityError, "An action on a conference participant (hold, dial, coach…) where no conference can exist yet: no path from the initial state runs conference, call, redirect or dial first."},
+	{CodeTwiMLContext, SeverityError, "A TwiML action (say, play, pause, gather, enqueue) where no voice webhook is waiting for TwiML: only in handlers of call.incoming and call.gather, and in entry/exit actions of states entered or left only by those."},
+	{CodeInstructionContext, SeverityWarning, "A TaskRouter instruction (conference, accept, reject, call) outside handlers of reservation.created or of commands: there is no reservation to answer."},
+	{CodeStrandedHold, SeverityWarning, "The customer may be on hold in this state, and no transition out of it unholds, removes or hangs up the customer or ends the call."},
+	{CodeDuplicateFlow, SeverityError, "Two files declare the same flow name."},
+	{CodeDuplicateNumber, SeverityError, "Two flows claim the same phone number."},
+}
+
+func codeSeverity(code string) Severity {
+	for _, c := range Codes {
+		if c.Code == code {
+			return c.Severity
+		}
+	}
+	return SeverityError
+}

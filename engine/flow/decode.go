@@ -1,0 +1,474 @@
+package flow
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The typed decoder fills the model from the node tree by reflection over
+// the `flow` tags. It checks the same shape rules as the JSON Schema (the
+// schema is generated from the same tags), so that the two agree; in normal
+// loading it only runs after the schema found no error, and its shape
+// diagnostics then never appear.
+
+// siteCtx is where in the flow the decoder is.
+type siteCtx struct {
+	state     *State      // nil at flow level
+	tr        *Transition // the transition being decoded, if any
+	event     string      // the transition's event
+	where     string      // "entry", "exit", "do", "if" or "" (flow settings)
+	flowLevel bool
+}
+
+// exprSite is one compiled expression or template with its context.
+type exprSite struct {
+	node  *yaml.Node
+	refs  []exprRef
+	ctx   siteCtx
+	guard bool
+}
+
+// roleRef is a role named by an action parameter.
+type roleRef struct {
+	value string
+	node  *yaml.Node
+}
+
+// actionList is one list of actions with its context.
+type actionList struct {
+	actions []*Action
+	ctx     siteCtx
+}
+
+type decoder struct {
+	src     *source
+	diags   Diagnostics
+	ctx     siteCtx
+	exprs   []exprSite
+	roles   []roleRef
+	lists   []actionList
+	setVars map[string]bool
+	// positions kept for checks
+	initialNode *yaml.Node
+	nameNode    *yaml.Node
+	numberNodes []*yaml.Node
+	stateKeys   map[string]*yaml.Node
+	statesKey   *yaml.Node
+	eventKeys   []eventKey
+	badGuards   map[*Transition]bool
+	failed      bool
+}
+
+// eventKey is one `EVENT:` key under a state's (or the flow's) on:.
+type eventKey struct {
+	state *State // nil at flow level
+	name  string
+	node  *yaml.Node
+}
+
+func (d *decoder) add(dg Diagnostic) {
+	d.diags = append(d.diags, dg)
+	if dg.Severity == SeverityError {
+		d.failed = true
+	}
+}
+
+// decodeFlow fills f from the root node.
+func (d *decoder) decodeFlow(root *yaml.Node, f *Flow) {
+	d.setVars = map[string]bool{}
+	d.badGuards = map[*Transition]bool{}
+	d.stateKeys = map[string]*yaml.Node{}
+	if jsonKind(root) != jObject {
+		d.add(d.src.wrongType(root, []string{jObject}, "a flow file"))
+		return
+	}
+	f.Pos = d.src.nodePos(root)
+	d.decodeStruct(root, reflect.ValueOf(f).Elem(), "")
+	for _, p := range pairs(root) {
+		switch p.k.Value {
+		case "initial":
+			d.initialNode = p.v
+		case "flow":
+			d.nameNode = p.v
+		case "numbers":
+			if rv := resolve(p.v); rv.Kind == yaml.SequenceNode {
+				d.numberNodes = rv.Content
+			}
+		case "states":
+			d.statesKey = p.k
+			for _, sp := range pairs(p.v) {
+				d.stateKeys[sp.k.Value] = sp.k
+			}
+		}
+	}
+}
+
+// decodeStruct fills struct v from mapping n. action is the action name when
+// v is an action's parameters.
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, action string) {
+	si := infoOf(v.Type())
+	noun := nounOf(v.Type(), action)
+	if si.posField >= 0 && v.Field(si.posField).IsZero() {
+		v.Field(si.posField).Set(reflect.ValueOf(d.src.nodePos(n)))
+	}
+	if si.inline != nil {
+		keys := d.decodeValue(n, v.Field(si.inline.Index), si.inline, noun)
+		if oi, ok := si.orderField[si.inline.Index]; ok {
+			v.Field(oi).Set(reflect.ValueOf(keys))
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for _, p := range pairs(n) {
+		fi := si.byKey[p.k.Value]
+		if fi == nil {
+			d.add(d.src.unknownKey(p.k, noun, si.keys()))
+			continue
+		}
+		seen[fi.Key] = true
+		saved := d.ctx.where
+		if si.Type == tState && (fi.Key == "entry" || fi.Key == "exit") {
+			d.ctx.where = fi.Key
+		}
+		keys := d.decodeValue(p.v, v.Field(fi.Index), fi, noun)
+		d.ctx.where = saved
+		if oi, ok := si.orderField[fi.Index]; ok {
+			v.Field(oi).Set(reflect.ValueOf(keys))
+		}
+	}
+	for _, k := range si.required() {
+		if !seen[k] {
+			d.add(d.src.missingKey(n, noun, k))
+		}
+	}
+}
+
+func (d *decoder) what(fi *fieldInfo, noun string) string {
+	if fi.Key == "" {
+		return noun
+	}
+	return fi.Key + " (in " + noun + ")"
+}
+
+// decodeValue fills v (a field described by fi) from n. It returns the keys
+// of a map in file order.
+func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun string) []string {
+	t := v.Type()
+	want := jsonTypes(t, false)
+	what := d.what(fi, noun)
+	if t.Kind() != reflect.Map {
+		if !typeMatches(jsonKind(n), want) {
+			d.add(d.src.wrongType(n, want, what))
+			return nil
+		}
+	}
+	rn := resolve(n)
+	switch {
+	case t == tTemplate:
+		v.Set(reflect.ValueOf(d.template(n, false)))
+	case t == tExpr:
+		v.Set(reflect.ValueOf(d.guard(n)))
+	case t == tActions:
+		v.Set(reflect.ValueOf(d.actions(rn)))
+	case t.Kind() == reflect.String:
+		d.checkString(n, fi, what)
+		if fi.Role && rn.Value != "" {
+			d.roles = append(d.roles, roleRef{rn.Value, n})
+		}
+		v.SetString(rn.Value)
+	case t.Kind() == reflect.Int:
+		i, ok := intValue(rn)
+		if !ok {
+			d.add(d.src.wrongType(n, want, what))
+			return nil
+		}
+		v.SetInt(i)
+	case t.Kind() == reflect.Bool:
+		v.SetBool(scalarValue(rn) == true)
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Bool:
+		b := scalarValue(rn) == true
+		v.Set(reflect.ValueOf(&b))
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		out := make([]string, 0, len(rn.Content))
+		for _, c := range rn.Content {
+			if !typeMatches(jsonKind(c), []string{jString}) {
+				d.add(d.src.wrongType(c, []string{jString}, "each item of "+what))
+				continue
+			}
+			d.checkString(c, fi, "item of "+what)
+			out = append(out, resolve(c).Value)
+		}
+		v.Set(reflect.ValueOf(out))
+	case t.Kind() == reflect.Map:
+		return d.decodeMap(n, v, fi, noun)
+	case t.Kind() == reflect.Struct:
+		d.decodeStruct(rn, v, "")
+	default:
+		panic(fmt.Sprintf("flow: no decoder for %s", t))
+	}
+	return nil
+}
+
+func intValue(n *yaml.Node) (int64, bool) {
+	switch x := scalarValue(n).(type) {
+	case int64:
+		return x, true
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}
+
+func (d *decoder) checkString(n *yaml.Node, fi *fieldInfo, what string) {
+	val := resolve(n).Value
+	if len(fi.Enum) > 0 && !contains(fi.Enum, val) {
+		d.add(d.src.badEnum(n, what, fi.Enum))
+	}
+	if fi.pattern != nil && !fi.pattern.MatchString(val) {
+		d.add(d.src.badPattern(n, what, val, fi.Pattern))
+	}
+}
+
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun string) []string {
+	what := d.what(fi, noun)
+	if jsonKind(n) != jObject {
+		d.add(d.src.wrongType(n, []string{jObject}, what))
+		return nil
+	}
+	t := v.Type()
+	m := reflect.MakeMap(t)
+	var keys []string
+	for _, p := range pairs(n) {
+		key := p.k.Value
+		if fi.keys != nil && !fi.keys.MatchString(key) {
+			d.add(d.src.badPattern(p.k, "name", key, fi.Keys))
+			continue
+		}
+		keys = append(keys, key)
+		et := t.Elem()
+		switch {
+		case et == tTemplate:
+			if !typeMatches(jsonKind(p.v), jsonTypes(et, true)) {
+				d.add(d.src.wrongType(p.v, jsonTypes(et, true), key+" (in "+what+")"))
+				continue
+			}
+			m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(d.template(p.v, true)))
+		case et == tTransits:
+			m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(d.transitions(p.k, p.v)))
+		case et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct:
+			if jsonKind(p.v) != jObject {
+				d.add(d.src.wrongType(p.v, []string{jObject}, nounOf(et.Elem(), "")+" "+key))
+				continue
+			}
+			ev := reflect.New(et.Elem())
+			si := infoOf(et.Elem())
+			if si.nameField >= 0 {
+				ev.Elem().Field(si.nameField).SetString(key)
+			}
+			if si.posField >= 0 {
+				ev.Elem().Field(si.posField).Set(reflect.ValueOf(d.src.nodePos(p.k)))
+			}
+			if st, ok := ev.Interface().(*State); ok {
+				saved := d.ctx
+				d.ctx = siteCtx{state: st}
+				d.decodeStruct(resolve(p.v), ev.Elem(), "")
+				d.ctx = saved
+			} else {
+				d.decodeStruct(resolve(p.v), ev.Elem(), "")
+			}
+			m.SetMapIndex(reflect.ValueOf(key), ev)
+		default:
+			panic(fmt.Sprintf("flow: no decoder for map of %s", et))
+		}
+	}
+	v.Set(m)
+	return keys
+}
+
+// transitions decodes `EVENT: transition` or `EVENT: [transition, …]`.
+func (d *decoder) transitions(k, n *yaml.Node) []*Transition {
+	d.eventKeys = append(d.eventKeys, eventKey{state: d.ctx.state, name: k.Value, node: k})
+	rn := resolve(n)
+	var items []*yaml.Node
+	switch jsonKind(n) {
+	case jObject:
+		items = []*yaml.Node{n}
+	case jArray:
+		items = rn.Content
+	default:
+		d.add(d.src.wrongType(n, []string{jObject, jArray}, "the handler of "+k.Value))
+		return nil
+	}
+	out := make([]*Transition, 0, len(items))
+	for _, it := range items {
+		if jsonKind(it) != jObject {
+			d.add(d.src.wrongType(it, []string{jObject}, "a transition"))
+			continue
+		}
+		tr := &Transition{Event: k.Value, FlowLevel: d.ctx.state == nil, Pos: d.src.nodePos(it), eventPos: d.src.nodePos(k)}
+		saved := d.ctx
+		d.ctx.tr, d.ctx.event, d.ctx.flowLevel = tr, k.Value, d.ctx.state == nil
+		d.decodeStruct(resolve(it), reflect.ValueOf(tr).Elem(), "")
+		if to := keyNode(it, "to"); to != nil {
+			tr.toPos = d.src.nodePos(nodeValue(it, "to"))
+		}
+		d.ctx = saved
+		out = append(out, tr)
+	}
+	return out
+}
+
+func nodeValue(n *yaml.Node, key string) *yaml.Node {
+	for _, p := range pairs(n) {
+		if p.k.Value == key {
+			return p.v
+		}
+	}
+	return nil
+}
+
+// actions decodes an action list; the list's context is the decoder's.
+func (d *decoder) actions(seq *yaml.Node) []*Action {
+	out := make([]*Action, 0, len(seq.Content))
+	for _, it := range seq.Content {
+		name, params, dg, ok := d.src.actionItemDiag(it)
+		if !ok {
+			d.add(dg)
+			continue
+		}
+		spec, _ := ActionSpecByName(name)
+		p := spec.New()
+		keyPos := d.src.nodePos(it)
+		if kn := keyNode(it, name); kn != nil {
+			keyPos = d.src.nodePos(kn)
+		}
+		a := &Action{Kind: name, Params: p, Pos: keyPos}
+		pv := reflect.ValueOf(p).Elem()
+		si := infoOf(pv.Type())
+		switch kind := jsonKind(params); {
+		case params == nil:
+			// bare name
+		case kind == jObject:
+			if name == "set" {
+				for _, kv := range pairs(params) {
+					d.setVars[kv.k.Value] = true
+				}
+			}
+			d.decodeStruct(resolve(params), pv, name)
+		case kind == jNull && si.inline == nil && len(si.required()) == 0:
+			// `- hangup:` is the bare form
+		case si.scalar != nil && typeMatches(kind, jsonTypes(si.scalar.Type, false)):
+			d.decodeValue(params, pv.Field(si.scalar.Index), si.scalar, nounOf(pv.Type(), name))
+		default:
+			d.add(d.src.wrongType(params, actionParamTypes(spec), "the parameters of "+name))
+			continue
+		}
+		out = append(out, a)
+	}
+	where := d.ctx.where
+	if d.ctx.tr != nil {
+		where = "do"
+	}
+	d.lists = append(d.lists, actionList{actions: out, ctx: withWhere(d.ctx, where)})
+	return out
+}
+
+func withWhere(c siteCtx, where string) siteCtx { c.where = where; return c }
+
+// actionParamTypes are the JSON types an action's parameters may have.
+func actionParamTypes(spec ActionSpec) []string {
+	si := infoOf(reflect.TypeOf(spec.New()).Elem())
+	var out []string
+	if si.scalar != nil {
+		out = append(out, jsonTypes(si.scalar.Type, false)...)
+	}
+	out = append(out, jObject)
+	if si.inline == nil && len(si.required()) == 0 {
+		out = append(out, jNull)
+	}
+	return out
+}
+
+func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
+	rn := resolve(n)
+	src := rn.Value
+	pos := d.src.nodePos(n)
+	if k := jsonKind(n); k != jString {
+		// A number or boolean keeps its type: compile it as an expression.
+		v := scalarValue(rn)
+		lit := fmt.Sprint(v)
+		if f, ok := v.(float64); ok {
+			lit = strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		if t, err := CompileTemplate("${{ "+lit+" }}", pos); err == nil {
+			return t
+		}
+		return &Template{Source: src, Pos: pos, parts: []templatePart{{lit: src}}}
+	}
+	t, err := CompileTemplate(src, pos)
+	if err != nil {
+		ee := err.(*exprError)
+		d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadTemplate, "%s", exprMsg(ee.Msg)))
+		return Literal(src)
+	}
+	if len(t.refs) > 0 {
+		d.exprs = append(d.exprs, exprSite{node: rn, refs: t.refs, ctx: d.ctx})
+	}
+	return t
+}
+
+func (d *decoder) guard(n *yaml.Node) *Expr {
+	rn := resolve(n)
+	src := rn.Value
+	pos := d.src.nodePos(n)
+	e, err := CompileExpr(src, pos)
+	if err != nil {
+		ee := err.(*exprError)
+		if strings.HasPrefix(ee.Msg, "expected bool") {
+			d.add(diag(pos, CodeGuardNotBool, "if: must be a boolean expression; %s", strings.TrimPrefix(ee.Msg, "expected bool, but got ")+" is not boolean"))
+		} else {
+			d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadExpr, "%s", exprMsg(ee.Msg)))
+		}
+		if d.ctx.tr != nil {
+			d.badGuards[d.ctx.tr] = true
+		}
+		return nil
+	}
+	if len(e.refs) > 0 {
+		ctx := d.ctx
+		ctx.where = "if"
+		d.exprs = append(d.exprs, exprSite{node: rn, refs: e.refs, ctx: ctx, guard: true})
+	}
+	return e
+}
+
+// exprMsg rewords expr's messages where they name Go types.
+func exprMsg(m string) string {
+	m = strings.ReplaceAll(m, "flow.Participant", "participant")
+	m = strings.ReplaceAll(m, "interface {}", "any")
+	if i := strings.Index(m, "\n"); i >= 0 {
+		m = m[:i]
+	}
+	return m
+}
+
+// runeOffset turns expr's 1-based line and 0-based column into a rune offset.
+func runeOffset(s string, line, col int) int {
+	off, l := 0, 1
+	for _, r := range s {
+		if l >= line {
+			break
+		}
+		off++
+		if r == '\n' {
+			l++
+		}
+	}
+	return off + col
+}

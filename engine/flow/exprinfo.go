@@ -1,0 +1,180 @@
+package flow
+
+import (
+	"errors"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Compiling an expression costs tens of microseconds, most of it building
+// expr's configuration from the Env type. flowd keeps configurations in a
+// pool and caches compiled programs by source: flows repeat the same guards
+// (`event.role == "customer"`) again and again, and a vm.Program is
+// immutable, safe to share between flows and goroutines.
+
+// exprRef is something an expression reads that validation checks:
+// participants.NAME, vars.NAME, env.NAME, event.NAME, params.NAME (Name is ""
+// when the member is computed), or a constant compared with a role field of
+// the event (Root "event", Field "role", RoleConst true).
+type exprRef struct {
+	Root      string
+	Name      string
+	Off       int // rune offset of the name (or of the access) in the source
+	Field     string
+	RoleConst bool
+}
+
+type compiled struct {
+	prog *vm.Program
+	refs []exprRef
+	err  *exprError
+}
+
+const maxCachedPrograms = 20000
+
+var (
+	codeCache  sync.Map // codeKey -> *compiled
+	codeCached atomic.Int64
+	confPool   = sync.Pool{New: func() any {
+		c := conf.CreateNew()
+		c.WithEnv(Env{})
+		c.MaxNodes = MaxExprNodes
+		c.Check()
+		return c
+	}}
+)
+
+type codeKey struct {
+	code   string
+	asBool bool
+}
+
+func (e *exprError) clone() *exprError { c := *e; return &c }
+
+// compileCode compiles one expression exactly as expr.Compile would with
+// expr.Env(Env{}), expr.MaxNodes(MaxExprNodes) (and expr.AsBool() for
+// guards), and lists what it reads.
+func compileCode(code string, asBool bool) *compiled {
+	key := codeKey{code, asBool}
+	if v, ok := codeCache.Load(key); ok {
+		return v.(*compiled)
+	}
+	c := doCompile(code, asBool)
+	if codeCached.Load() < maxCachedPrograms {
+		if _, loaded := codeCache.LoadOrStore(key, c); !loaded {
+			codeCached.Add(1)
+		}
+	}
+	return c
+}
+
+func doCompile(code string, asBool bool) (out *compiled) {
+	out = &compiled{}
+	defer func() {
+		if r := recover(); r != nil {
+			out = &compiled{err: &exprError{Line: 1, Col: 0, Msg: "expression cannot be compiled"}}
+		}
+	}()
+	cfg := confPool.Get().(*conf.Config)
+	defer confPool.Put(cfg)
+	if asBool {
+		cfg.Expect, cfg.ExpectAny = reflect.Bool, true
+	} else {
+		cfg.Expect, cfg.ExpectAny = reflect.Invalid, false
+	}
+	tree, err := parser.ParseWithConfig(code, cfg)
+	if err != nil {
+		out.err = toExprError(err)
+		return out
+	}
+	out.refs = analyze(tree.Node)
+	if _, err := new(checker.Checker).PatchAndCheck(tree, cfg); err != nil {
+		out.err = toExprError(err)
+		return out
+	}
+	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			out.err = toExprError(fe.Bind(tree.Source))
+		} else {
+			out.err = toExprError(err)
+		}
+		return out
+	}
+	prog, err := compiler.Compile(tree, cfg)
+	if err != nil {
+		out.err = toExprError(err)
+		return out
+	}
+	out.prog = prog
+	return out
+}
+
+var refRoots = map[string]bool{"participants": true, "vars": true, "env": true, "event": true, "params": true}
+
+type refVisitor struct{ refs []exprRef }
+
+func analyze(n ast.Node) []exprRef {
+	v := &refVisitor{}
+	ast.Walk(&n, v)
+	return v.refs
+}
+
+// member returns root and the constant member name of root.NAME / root["NAME"].
+func member(n ast.Node) (root, name string, nameNode ast.Node, ok bool) {
+	m, isMember := n.(*ast.MemberNode)
+	if !isMember {
+		return "", "", nil, false
+	}
+	id, isID := m.Node.(*ast.IdentifierNode)
+	if !isID || !refRoots[id.Value] {
+		return "", "", nil, false
+	}
+	if s, isStr := m.Property.(*ast.StringNode); isStr {
+		return id.Value, s.Value, s, true
+	}
+	return id.Value, "", m, true
+}
+
+func (v *refVisitor) Visit(np *ast.Node) {
+	switch n := (*np).(type) {
+	case *ast.MemberNode:
+		if root, name, nn, ok := member(n); ok {
+			v.refs = append(v.refs, exprRef{Root: root, Name: name, Off: nn.Location().From})
+		}
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "==", "!=":
+			v.roleConst(n.Left, n.Right)
+			v.roleConst(n.Right, n.Left)
+		case "in", "not in":
+			if arr, ok := n.Right.(*ast.ArrayNode); ok {
+				for _, e := range arr.Nodes {
+					v.roleConst(n.Left, e)
+				}
+			}
+		}
+	}
+}
+
+func (v *refVisitor) roleConst(field, constant ast.Node) {
+	root, name, _, ok := member(field)
+	if !ok || root != "event" || name == "" {
+		return
+	}
+	s, ok := constant.(*ast.StringNode)
+	if !ok {
+		return
+	}
+	v.refs = append(v.refs, exprRef{Root: "event", Field: name, Name: s.Value, Off: s.Location().From, RoleConst: true})
+}

@@ -1,0 +1,314 @@
+package flow
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// LoadOptions configure loading.
+type LoadOptions struct {
+	// Env is the environment env.NAME reads. Nil means the process
+	// environment (os.Environ) at load time.
+	Env map[string]string
+
+	// skipSchema runs the typed decoder without the JSON Schema pass (tests
+	// compare the two).
+	skipSchema bool
+	// noRecover lets panics through (fuzzing).
+	noRecover bool
+}
+
+func (o LoadOptions) env() map[string]string {
+	if o.Env != nil {
+		return o.Env
+	}
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// LoadFile reads and loads one flow file. See [Load].
+func LoadFile(path string, opts LoadOptions) (*Flow, Diagnostics) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%v", ioMessage(err))}
+	}
+	if info.Size() > MaxFileSize {
+		return nil, Diagnostics{diag(Pos{File: path, Line: 1, Col: 1}, CodeFileTooLarge,
+			"the file is %d bytes; flow files are limited to %d bytes (1 MiB)", info.Size(), MaxFileSize)}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%v", ioMessage(err))}
+	}
+	return Load(path, data, opts)
+}
+
+func ioMessage(err error) string {
+	if pe, ok := err.(*fs.PathError); ok {
+		return fmt.Sprintf("cannot %s %s: %v", pe.Op, pe.Path, pe.Err)
+	}
+	return err.Error()
+}
+
+// Load parses, checks and compiles one flow file's bytes; file names it in
+// diagnostics. The flow is returned only when there is no error (warnings
+// may accompany it). Diagnostics are sorted by position. Load never panics:
+// a bug is reported as an `internal` diagnostic.
+func Load(file string, data []byte, opts LoadOptions) (f *Flow, diags Diagnostics) {
+	if !opts.noRecover {
+		defer func() {
+			if r := recover(); r != nil {
+				f = nil
+				diags = append(diags, diag(Pos{File: file, Line: 1, Col: 1}, CodeInternal,
+					"flowd failed on this file (please report it with the file): %v", r))
+				if os.Getenv("FLOWD_DEBUG") != "" {
+					fmt.Fprintf(os.Stderr, "%s: panic: %v\n%s", file, r, debug.Stack())
+				}
+				diags.Sort()
+			}
+		}()
+	}
+	src := newSource(file, data)
+	root := parseYAML(src, &diags)
+	if root == nil {
+		diags.Sort()
+		return nil, diags
+	}
+	if !opts.skipSchema {
+		sd := checkSchema(src, root)
+		if len(sd) > 0 {
+			diags = append(diags, sd...)
+			diags = dedupe(diags)
+			return nil, diags
+		}
+	}
+	d := &decoder{src: src}
+	f = &Flow{}
+	d.decodeFlow(root, f)
+	diags = append(diags, d.diags...)
+	if d.failed && hasShapeErrors(d.diags) {
+		return nil, dedupe(diags)
+	}
+	f.File = file
+	sum := sha256.Sum256(data)
+	f.Revision = hex.EncodeToString(sum[:])
+	if d.nameNode != nil {
+		f.namePos = src.nodePos(d.nameNode)
+	}
+	for _, n := range d.numberNodes {
+		f.numberPos = append(f.numberPos, src.nodePos(n))
+	}
+	v := &validator{f: f, d: d, src: src, env: opts.env()}
+	v.run()
+	diags = append(diags, v.diags...)
+	diags = dedupe(diags)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return f, diags
+}
+
+func hasShapeErrors(ds Diagnostics) bool {
+	for _, d := range ds {
+		switch d.Code {
+		case CodeUnknownKey, CodeMissingKey, CodeWrongType, CodeBadValue, CodeBadAction, CodeUnknownAction:
+			return true
+		}
+	}
+	return false
+}
+
+// dedupe sorts and removes identical diagnostics.
+func dedupe(ds Diagnostics) Diagnostics {
+	ds.Sort()
+	out := ds[:0]
+	for i, d := range ds {
+		if i > 0 && d == ds[i-1] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Set is a group of flows loaded together (a deployment's flows directory).
+type Set struct {
+	// Flows are the flows without errors, sorted by name.
+	Flows    []*Flow
+	byName   map[string]*Flow
+	byNumber map[string]*Flow
+}
+
+// ByName returns the flow with the name, or nil.
+func (s *Set) ByName(name string) *Flow {
+	if s == nil {
+		return nil
+	}
+	return s.byName[name]
+}
+
+// ByNumber returns the flow that answers calls to the E.164 number, or nil.
+func (s *Set) ByNumber(e164 string) *Flow {
+	if s == nil {
+		return nil
+	}
+	return s.byNumber[e164]
+}
+
+// ExpandPaths turns files, directories (their *.yaml and *.yml files, not
+// recursively, leaving out scenario files *.test.yaml / *.test.yml) and glob
+// patterns into a sorted list of files.
+func ExpandPaths(paths []string) ([]string, Diagnostics) {
+	var diags Diagnostics
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		p = filepath.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range paths {
+		if strings.ContainsAny(p, "*?[") {
+			matches, err := filepath.Glob(p)
+			if err != nil {
+				diags = append(diags, diag(Pos{File: p}, CodeIO, "bad pattern %q: %v", p, err))
+				continue
+			}
+			n := 0
+			for _, m := range matches {
+				if st, err := os.Stat(m); err == nil && !st.IsDir() && isFlowFile(m) {
+					add(m)
+					n++
+				}
+			}
+			if n == 0 {
+				diags = append(diags, diag(Pos{File: p}, CodeNoFiles, "%q matches no flow file", p))
+			}
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			diags = append(diags, diag(Pos{File: p}, CodeIO, "%s", ioMessage(err)))
+			continue
+		}
+		if !st.IsDir() {
+			add(p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			diags = append(diags, diag(Pos{File: p}, CodeIO, "%s", ioMessage(err)))
+			continue
+		}
+		n := 0
+		for _, e := range entries {
+			if !e.IsDir() && isFlowFile(e.Name()) {
+				add(filepath.Join(p, e.Name()))
+				n++
+			}
+		}
+		if n == 0 {
+			diags = append(diags, diag(Pos{File: p}, CodeNoFiles, "directory %s holds no *.yaml or *.yml flow file", p))
+		}
+	}
+	sort.Strings(out)
+	return out, diags
+}
+
+func isFlowFile(name string) bool {
+	base := strings.ToLower(filepath.Base(name))
+	if !strings.HasSuffix(base, ".yaml") && !strings.HasSuffix(base, ".yml") {
+		return false
+	}
+	return !strings.HasSuffix(base, ".test.yaml") && !strings.HasSuffix(base, ".test.yml")
+}
+
+// LoadSet loads flow files in parallel from files, directories and globs
+// (see [ExpandPaths]) and checks them against each other: two files may not
+// declare the same flow name or the same number (the second one is in error,
+// naming the first). The Set holds every flow that loaded without error and
+// is never nil; callers decide what errors mean to them with
+// diags.HasErrors().
+func LoadSet(paths []string, opts LoadOptions) (*Set, Diagnostics) {
+	files, diags := ExpandPaths(paths)
+	if opts.Env == nil {
+		opts.Env = opts.env() // read the environment once
+	}
+	type result struct {
+		f     *Flow
+		diags Diagnostics
+	}
+	results := make([]result, len(files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, file := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f, ds := LoadFile(file, opts)
+			results[i] = result{f, ds}
+		}()
+	}
+	wg.Wait()
+	set := &Set{byName: map[string]*Flow{}, byNumber: map[string]*Flow{}}
+	for _, r := range results {
+		diags = append(diags, r.diags...)
+		f := r.f
+		if f == nil {
+			continue
+		}
+		if first, ok := set.byName[f.Name]; ok {
+			diags = append(diags, diag(f.namePos, CodeDuplicateFlow,
+				"flow %q is already defined in %s:%d", f.Name, first.File, first.namePos.Line))
+			continue
+		}
+		dup := false
+		for i, num := range f.Numbers {
+			if first, ok := set.byNumber[num]; ok {
+				p := f.namePos
+				if i < len(f.numberPos) {
+					p = f.numberPos[i]
+				}
+				diags = append(diags, diag(p, CodeDuplicateNumber,
+					"number %s is already claimed by flow %q (%s:%d)", num, first.Name, first.File, numberLine(first, num)))
+				dup = true
+			}
+		}
+		if dup {
+			continue
+		}
+		set.byName[f.Name] = f
+		for _, num := range f.Numbers {
+			set.byNumber[num] = f
+		}
+		set.Flows = append(set.Flows, f)
+	}
+	sort.Slice(set.Flows, func(i, j int) bool { return set.Flows[i].Name < set.Flows[j].Name })
+	return set, dedupe(diags)
+}
+
+func numberLine(f *Flow, num string) int {
+	for i, n := range f.Numbers {
+		if n == num && i < len(f.numberPos) {
+			return f.numberPos[i].Line
+		}
+	}
+	return f.namePos.Line
+}

@@ -1,0 +1,237 @@
+package flow
+
+import (
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// The language's shape is read from the model's struct tags once, here, and
+// used by the typed decoder, the JSON Schema generator, the schema error
+// mapper and the docs:
+//
+//	flow:"name[,required][,scalar][,inline]"  the YAML key ("-": not in YAML)
+//	desc:"…"                                  schema description and docs
+//	enum:"a,b,c"                              allowed string values
+//	pattern:"re"                              a string (or each string of a list) must match
+//	keys:"re"                                 each key of a map must match
+//	role:"true"                               the string must be a known role
+
+var (
+	tTemplate = reflect.TypeOf((*Template)(nil))
+	tExpr     = reflect.TypeOf((*Expr)(nil))
+	tActions  = reflect.TypeOf([]*Action(nil))
+	tTransits = reflect.TypeOf([]*Transition(nil))
+	tPos      = reflect.TypeOf(Pos{})
+	tSet      = reflect.TypeOf(SetAction{})
+	tFlow     = reflect.TypeOf(Flow{})
+	tState    = reflect.TypeOf(State{})
+)
+
+type fieldInfo struct {
+	Key      string
+	Index    int
+	Type     reflect.Type
+	Required bool
+	Scalar   bool
+	Inline   bool
+	Role     bool
+	Enum     []string
+	Pattern  string
+	Keys     string
+	Desc     string
+	GoName   string
+
+	pattern *regexp.Regexp
+	keys    *regexp.Regexp
+}
+
+type structInfo struct {
+	Type   reflect.Type
+	Fields []*fieldInfo // YAML fields, in declaration order
+	byKey  map[string]*fieldInfo
+	scalar *fieldInfo // the field the short form fills, if any
+	inline *fieldInfo // SetAction: the struct is this map
+	// Loader-filled fields.
+	nameField  int // index of Name (flow:"-"), or -1
+	posField   int // index of Pos, or -1
+	orderField map[int]int
+}
+
+var structInfos sync.Map // reflect.Type -> *structInfo
+
+// Order fields the loader fills with the keys of a map field, in file order.
+var orderFieldNames = map[string]string{
+	"States": "StateOrder",
+	"On":     "OnOrder",
+	"Params": "ParamOrder",
+	"Values": "Order",
+}
+
+func infoOf(t reflect.Type) *structInfo {
+	if v, ok := structInfos.Load(t); ok {
+		return v.(*structInfo)
+	}
+	si := &structInfo{Type: t, byKey: map[string]*fieldInfo{}, nameField: -1, posField: -1, orderField: map[int]int{}}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag, ok := sf.Tag.Lookup("flow")
+		if !ok || tag == "-" || !sf.IsExported() {
+			if sf.Name == "Name" && tag == "-" && sf.Type.Kind() == reflect.String {
+				si.nameField = i
+			}
+			if sf.Name == "Pos" && sf.Type == tPos {
+				si.posField = i
+			}
+			continue
+		}
+		parts := strings.Split(tag, ",")
+		fi := &fieldInfo{Key: parts[0], Index: i, Type: sf.Type, GoName: sf.Name,
+			Desc: sf.Tag.Get("desc"), Pattern: sf.Tag.Get("pattern"), Keys: sf.Tag.Get("keys"),
+			Role: sf.Tag.Get("role") == "true"}
+		for _, o := range parts[1:] {
+			switch o {
+			case "required":
+				fi.Required = true
+			case "scalar":
+				fi.Scalar = true
+			case "inline":
+				fi.Inline = true
+			}
+		}
+		if e := sf.Tag.Get("enum"); e != "" {
+			fi.Enum = strings.Split(e, ",")
+		}
+		if fi.Pattern != "" {
+			fi.pattern = regexp.MustCompile(fi.Pattern)
+		}
+		if fi.Keys != "" {
+			fi.keys = regexp.MustCompile(fi.Keys)
+		}
+		if fi.Inline {
+			si.inline = fi
+			continue
+		}
+		if fi.Scalar {
+			si.scalar = fi
+		}
+		si.Fields = append(si.Fields, fi)
+		si.byKey[fi.Key] = fi
+		if of, ok := orderFieldNames[sf.Name]; ok {
+			if osf, ok := t.FieldByName(of); ok {
+				si.orderField[i] = osf.Index[0]
+			}
+		}
+	}
+	if si.inline != nil {
+		if of, ok := orderFieldNames[si.inline.GoName]; ok {
+			if osf, ok := t.FieldByName(of); ok {
+				si.orderField[si.inline.Index] = osf.Index[0]
+			}
+		}
+	}
+	v, _ := structInfos.LoadOrStore(t, si)
+	return v.(*structInfo)
+}
+
+func (si *structInfo) keys() []string {
+	out := make([]string, len(si.Fields))
+	for i, f := range si.Fields {
+		out[i] = f.Key
+	}
+	return out
+}
+
+func (si *structInfo) required() []string {
+	var out []string
+	for _, f := range si.Fields {
+		if f.Required {
+			out = append(out, f.Key)
+		}
+	}
+	return out
+}
+
+// bareAllowed reports whether an action may be written as its bare name
+// (`- accept`, `- hangup`): it has no required parameter.
+func bareAllowed(spec ActionSpec) bool {
+	si := infoOf(reflect.TypeOf(spec.New()).Elem())
+	return si.inline == nil && len(si.required()) == 0
+}
+
+// JSON types, as JSON Schema names them.
+const (
+	jNull    = "null"
+	jBool    = "boolean"
+	jInt     = "integer"
+	jNumber  = "number"
+	jString  = "string"
+	jObject  = "object"
+	jArray   = "array"
+	inMapKey = "map value"
+)
+
+// jsonTypes returns the JSON types a Go field type accepts. inMap is true for
+// the values of a map (templates there may also be numbers or booleans).
+func jsonTypes(t reflect.Type, inMap bool) []string {
+	switch t {
+	case tTemplate:
+		if inMap {
+			return []string{jString, jNumber, jBool}
+		}
+		return []string{jString}
+	case tExpr:
+		return []string{jString, jBool}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return []string{jString}
+	case reflect.Int, reflect.Int64:
+		return []string{jInt}
+	case reflect.Bool:
+		return []string{jBool}
+	case reflect.Pointer:
+		if t.Elem().Kind() == reflect.Bool {
+			return []string{jBool}
+		}
+		return []string{jObject}
+	case reflect.Slice:
+		return []string{jArray}
+	case reflect.Map, reflect.Struct:
+		return []string{jObject}
+	}
+	return nil
+}
+
+// typeMatches reports whether a YAML node kind (as a JSON type) is one of want.
+func typeMatches(got string, want []string) bool {
+	for _, w := range want {
+		if w == got || (w == jNumber && got == jInt) {
+			return true
+		}
+	}
+	return false
+}
+
+// nounOf names what a struct is, for messages.
+func nounOf(t reflect.Type, action string) string {
+	if action != "" {
+		return "action " + action
+	}
+	switch t {
+	case tFlow:
+		return "flow"
+	case reflect.TypeOf(State{}):
+		return "state"
+	case reflect.TypeOf(Transition{}):
+		return "transition"
+	case reflect.TypeOf(Command{}):
+		return "command"
+	case reflect.TypeOf(Param{}):
+		return "command parameter"
+	case reflect.TypeOf(TaskRouter{}):
+		return "taskrouter"
+	}
+	return strings.ToLower(t.Name())
+}

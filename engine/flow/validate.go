@@ -1,0 +1,683 @@
+package flow
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The semantic checks run on the decoded flow. Each reports with its own
+// code (codes.go). Conventions they share:
+//
+//   - The transitions that apply in a state are its own handlers plus the
+//     flow-level handlers of events it does not handle itself. A final state
+//     ignores every event.
+//   - A transition without to: stays (internal: no exit, no entry). One with
+//     to: — even to its own state — runs exit, then do, then the target's entry.
+
+type validator struct {
+	f     *Flow
+	d     *decoder
+	src   *source
+	env   map[string]string
+	diags Diagnostics
+
+	handlersOf map[*State][]*Transition
+}
+
+func (v *validator) add(p Pos, code, format string, args ...any) {
+	v.diags = append(v.diags, diag(p, code, format, args...))
+}
+
+func (v *validator) run() {
+	f := v.f
+	v.handlersOf = map[*State][]*Transition{}
+	for _, name := range f.StateOrder {
+		s := f.States[name]
+		if s.Final {
+			continue
+		}
+		var ts []*Transition
+		for _, e := range s.OnOrder {
+			ts = append(ts, s.On[e]...)
+		}
+		for _, e := range f.OnOrder {
+			if _, own := s.On[e]; !own {
+				ts = append(ts, f.On[e]...)
+			}
+		}
+		v.handlersOf[s] = ts
+	}
+	v.checkInitial()
+	v.checkEvents()
+	v.checkTransitions()
+	v.checkRoles()
+	v.checkExprs()
+	v.checkCommands()
+	if f.States[f.Initial] != nil {
+		v.checkGraph()
+		v.checkContexts()
+		v.checkConference()
+		v.checkHold()
+	}
+}
+
+func (v *validator) knownRoles() []string {
+	return append(append([]string{}, BuiltinRoles...), v.f.Roles...)
+}
+
+// target is the state a transition taken in s leads to.
+func (v *validator) target(s *State, t *Transition) *State {
+	if t.To == "" {
+		return s
+	}
+	return v.f.States[t.To]
+}
+
+func (v *validator) checkInitial() {
+	f := v.f
+	if _, ok := f.States[f.Initial]; ok {
+		return
+	}
+	p := f.Pos
+	if v.d.initialNode != nil {
+		p = v.src.nodePos(v.d.initialNode)
+	}
+	msg := fmt.Sprintf("initial state %q is not defined under states:", f.Initial)
+	if s := suggest(f.Initial, f.StateOrder); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	v.add(p, CodeUnknownInitial, "%s", msg)
+}
+
+func (v *validator) checkEvents() {
+	f := v.f
+	var cmds []string
+	for name := range f.Commands {
+		cmds = append(cmds, name)
+	}
+	sort.Strings(cmds)
+	var all []string
+	for _, e := range Events {
+		all = append(all, e.Name)
+	}
+	all = append(all, cmds...)
+	for _, ek := range v.d.eventKeys {
+		if _, ok := EventByName(ek.name); ok || f.IsCommand(ek.name) {
+			continue
+		}
+		p := v.src.nodePos(ek.node)
+		if strings.Contains(ek.name, ".") {
+			msg := fmt.Sprintf("unknown event %q", ek.name)
+			if s := suggest(ek.name, all); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			} else {
+				msg += "; see the event list in docs/language.md"
+			}
+			v.add(p, CodeUnknownEvent, "%s", msg)
+			continue
+		}
+		msg := fmt.Sprintf("%q is neither an event nor a command declared under commands:", ek.name)
+		if s := suggest(ek.name, all); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		} else {
+			msg += "; declare it under commands: to accept it from the command API"
+		}
+		v.add(p, CodeUnknownCommand, "%s", msg)
+	}
+	// Commands nobody handles.
+	handled := map[string]bool{}
+	for _, ek := range v.d.eventKeys {
+		handled[ek.name] = true
+	}
+	for _, name := range cmds {
+		if !handled[name] {
+			v.add(f.Commands[name].Pos, CodeUnhandledCommand, "command %s is declared but handled in no state nor at flow level", name)
+		}
+	}
+}
+
+func (v *validator) checkTransitions() {
+	f := v.f
+	check := func(ts []*Transition) {
+		for i, t := range ts {
+			if t.To != "" && f.States[t.To] == nil {
+				msg := fmt.Sprintf("transition to unknown state %q", t.To)
+				if s := suggest(t.To, f.StateOrder); s != "" {
+					msg += fmt.Sprintf(" (did you mean %s?)", s)
+				}
+				v.add(t.toPos, CodeUnknownState, "%s", msg)
+			}
+			if i > 0 {
+				for _, prev := range ts[:i] {
+					if prev.If == nil && !v.d.badGuards[prev] {
+						v.add(t.Pos, CodeShadowedTransition,
+							"this transition for %s can never fire: the one at line %d has no if: and always fires first", t.Event, prev.Pos.Line)
+						break
+					}
+				}
+			}
+		}
+	}
+	for _, e := range f.OnOrder {
+		check(f.On[e])
+	}
+	for _, name := range f.StateOrder {
+		s := f.States[name]
+		for _, e := range s.OnOrder {
+			check(s.On[e])
+		}
+		if s.Final && len(s.OnOrder) > 0 {
+			p := s.Pos
+			for _, ek := range v.d.eventKeys {
+				if ek.state == s {
+					p = v.src.nodePos(ek.node)
+					break
+				}
+			}
+			v.add(p, CodeFinalTransitions, "state %s is final: it ignores events, so its on: handlers can never run (remove final: true, or the handlers)", s.Name)
+		}
+	}
+}
+
+func (v *validator) unknownRole(p Pos, role, where string) {
+	msg := fmt.Sprintf("unknown role %q%s", role, where)
+	if s := suggest(role, v.knownRoles()); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	} else {
+		msg += "; known roles: " + strings.Join(v.knownRoles(), ", ") + " (declare more under roles:)"
+	}
+	v.add(p, CodeUnknownRole, "%s", msg)
+}
+
+func (v *validator) checkRoles() {
+	for _, r := range v.d.roles {
+		if !v.f.HasRole(r.value) {
+			v.unknownRole(v.src.nodePos(r.node), r.value, "")
+		}
+	}
+}
+
+func (v *validator) checkExprs() {
+	f := v.f
+	used := map[string]bool{}
+	for _, site := range v.d.exprs {
+		ev, isEvent := EventByName(site.ctx.event)
+		cmd := f.Commands[site.ctx.event]
+		for _, r := range site.refs {
+			p := v.src.valuePos(site.node, r.Off)
+			switch {
+			case r.RoleConst:
+				isRole := r.Field == eventFieldRole
+				if isEvent {
+					if fs, ok := ev.Field(r.Field); ok {
+						isRole = fs.Role
+					}
+				}
+				if isRole && !f.HasRole(r.Name) {
+					v.unknownRole(p, r.Name, " compared with event."+r.Field)
+				}
+			case r.Root == "participants":
+				if r.Name != "" && !f.HasRole(r.Name) {
+					v.unknownRole(p, r.Name, " in participants."+r.Name)
+				}
+			case r.Root == "vars":
+				if r.Name != "" && f.Vars[r.Name] == nil && !v.d.setVars[r.Name] {
+					var names []string
+					for n := range f.Vars {
+						names = append(names, n)
+					}
+					for n := range v.d.setVars {
+						names = append(names, n)
+					}
+					sort.Strings(names)
+					msg := fmt.Sprintf("vars.%s is never declared under vars: nor assigned by set", r.Name)
+					if s := suggest(r.Name, names); s != "" {
+						msg += fmt.Sprintf(" (did you mean %s?)", s)
+					}
+					v.add(p, CodeUnknownVar, "%s", msg)
+				}
+			case r.Root == "env":
+				if r.Name == "" {
+					v.add(p, CodeDynamicEnv, "env can only be read by a constant name (env.NAME), so a flow reads no variable it does not name")
+					continue
+				}
+				used[r.Name] = true
+				if _, ok := v.env[r.Name]; !ok {
+					v.add(p, CodeEnvUnset, "environment variable %s is not set here; it must be set where flowd serve runs", r.Name)
+				}
+			case r.Root == "event":
+				if r.Name == "" || !isEvent || site.ctx.event == "" {
+					continue
+				}
+				if _, ok := ev.Field(r.Name); !ok {
+					var names []string
+					for _, fs := range append(append([]FieldSpec{}, commonEventFields...), ev.Fields...) {
+						names = append(names, fs.Name)
+					}
+					msg := fmt.Sprintf("%s has no field %q; its fields: %s", ev.Name, r.Name, strings.Join(names, ", "))
+					if s := suggest(r.Name, names); s != "" {
+						msg = fmt.Sprintf("%s has no field %q (did you mean %s?)", ev.Name, r.Name, s)
+					}
+					v.add(p, CodeUnknownField, "%s", msg)
+				}
+			case r.Root == "params":
+				if r.Name == "" || site.ctx.event == "" {
+					continue
+				}
+				if cmd == nil {
+					if isEvent {
+						v.add(p, CodeUnknownParam, "params.%s: params is only set in handlers of commands, and %s is an event", r.Name, site.ctx.event)
+					}
+					continue
+				}
+				if cmd.Params[r.Name] == nil {
+					msg := fmt.Sprintf("command %s has no parameter %q", cmd.Name, r.Name)
+					if s := suggest(r.Name, cmd.ParamOrder); s != "" {
+						msg += fmt.Sprintf(" (did you mean %s?)", s)
+					} else if len(cmd.ParamOrder) > 0 {
+						msg += "; its parameters: " + strings.Join(cmd.ParamOrder, ", ")
+					}
+					v.add(p, CodeUnknownParam, "%s", msg)
+				}
+			}
+		}
+	}
+	f.EnvVars = map[string]string{}
+	for name := range used {
+		if val, ok := v.env[name]; ok {
+			f.EnvVars[name] = val
+		}
+	}
+}
+
+func (v *validator) checkCommands() {
+	f := v.f
+	var names []string
+	for n := range f.Commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := f.Commands[n]
+		for _, pn := range c.ParamOrder {
+			p := c.Params[pn]
+			typ := p.Type
+			if typ == "" {
+				typ = "string"
+			}
+			if p.Pattern != "" {
+				if typ != "string" {
+					v.add(p.Pos, CodeBadParam, "parameter %s of command %s has a pattern but is a %s; pattern applies to strings", pn, n, typ)
+				} else if _, err := regexp.Compile(p.Pattern); err != nil {
+					v.add(p.Pos, CodeBadParam, "parameter %s of command %s: pattern does not compile: %v", pn, n, err)
+				}
+			}
+			for _, e := range p.Enum {
+				ok := true
+				switch typ {
+				case "number":
+					_, err := strconv.ParseFloat(e, 64)
+					ok = err == nil
+				case "boolean":
+					ok = e == "true" || e == "false"
+				}
+				if !ok {
+					v.add(p.Pos, CodeBadParam, "parameter %s of command %s is a %s, but its enum value %q is not", pn, n, typ, e)
+				}
+			}
+		}
+	}
+}
+
+// checkGraph: unreachable states and states that cannot finish.
+func (v *validator) checkGraph() {
+	f := v.f
+	reach := map[*State]bool{}
+	var walk func(s *State)
+	walk = func(s *State) {
+		if reach[s] {
+			return
+		}
+		reach[s] = true
+		for _, t := range v.handlersOf[s] {
+			if to := v.target(s, t); to != nil {
+				walk(to)
+			}
+		}
+	}
+	walk(f.States[f.Initial])
+	for _, name := range f.StateOrder {
+		if s := f.States[name]; !reach[s] {
+			v.add(s.Pos, CodeUnreachableState, "state %s is unreachable: no transition from the initial state %s leads to it", name, f.Initial)
+		}
+	}
+	// Reverse reachability from final states.
+	finals := 0
+	canFinish := map[*State]bool{}
+	for _, name := range f.StateOrder {
+		if s := f.States[name]; s.Final {
+			canFinish[s] = true
+			finals++
+		}
+	}
+	if finals == 0 {
+		p := f.Pos
+		if v.d.statesKey != nil {
+			p = v.src.nodePos(v.d.statesKey)
+		}
+		v.add(p, CodeNoFinalPath, "no state is final, so no call can ever finish; mark the state a call ends in with final: true")
+		return
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, name := range f.StateOrder {
+			s := f.States[name]
+			if canFinish[s] {
+				continue
+			}
+			for _, t := range v.handlersOf[s] {
+				if to := v.target(s, t); to != nil && canFinish[to] {
+					canFinish[s] = true
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	for _, name := range f.StateOrder {
+		if s := f.States[name]; !canFinish[s] {
+			v.add(s.Pos, CodeNoFinalPath, "no sequence of transitions leads from state %s to a final state: a call there could never finish", name)
+		}
+	}
+}
+
+// incoming lists the external transitions into each state, with their source.
+type edge struct {
+	from *State
+	t    *Transition
+}
+
+func (v *validator) edges() (in, out map[*State][]edge) {
+	in, out = map[*State][]edge{}, map[*State][]edge{}
+	for _, name := range v.f.StateOrder {
+		s := v.f.States[name]
+		for _, t := range v.handlersOf[s] {
+			if t.To == "" {
+				continue
+			}
+			if to := v.f.States[t.To]; to != nil {
+				in[to] = append(in[to], edge{s, t})
+				out[s] = append(out[s], edge{s, t})
+			}
+		}
+	}
+	return in, out
+}
+
+// checkContexts: TwiML actions only where a voice webhook waits for TwiML;
+// TaskRouter instructions only where a reservation is being answered.
+func (v *validator) checkContexts() {
+	f := v.f
+	in, out := v.edges()
+	// eventsOf gives the events a list may run on; initial is the call.incoming.
+	eventsOf := func(l actionList) []string {
+		switch {
+		case l.ctx.tr != nil:
+			return []string{l.ctx.event}
+		case l.ctx.where == "entry":
+			var evs []string
+			if l.ctx.state.Name == f.Initial {
+				evs = append(evs, "call.incoming")
+			}
+			for _, e := range in[l.ctx.state] {
+				evs = append(evs, e.t.Event)
+			}
+			return evs
+		case l.ctx.where == "exit":
+			var evs []string
+			for _, e := range out[l.ctx.state] {
+				evs = append(evs, e.t.Event)
+			}
+			return evs
+		}
+		return nil
+	}
+	for _, l := range v.d.lists {
+		evs := eventsOf(l)
+		for _, a := range l.actions {
+			spec, _ := ActionSpecByName(a.Kind)
+			switch spec.Reply {
+			case ReplyTwiML:
+				for _, e := range evs {
+					if !IsTwiMLEvent(e) {
+						v.add(a.Pos, CodeTwiMLContext, "%s answers the voice webhook with TwiML, but %s runs on %s, when no call is waiting for TwiML (only call.incoming and call.gather are); use announce for a participant in a conference",
+							a.Kind, listName(l), eventLabel(f, e))
+						break
+					}
+				}
+			case ReplyInstruction:
+				for _, e := range evs {
+					if e != "reservation.created" && !f.IsCommand(e) {
+						v.add(a.Pos, CodeInstructionContext, "%s answers a TaskRouter reservation, but %s runs on %s, when no reservation is waiting for an answer (only reservation.created is)",
+							a.Kind, listName(l), eventLabel(f, e))
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+func eventLabel(f *Flow, e string) string {
+	if f.IsCommand(e) {
+		return "command " + e
+	}
+	return e
+}
+
+func listName(l actionList) string {
+	switch l.ctx.where {
+	case "entry":
+		return "the entry of state " + l.ctx.state.Name
+	case "exit":
+		return "the exit of state " + l.ctx.state.Name
+	}
+	if l.ctx.flowLevel {
+		return "this flow-level handler"
+	}
+	return "this transition"
+}
+
+var conferenceCreators = map[string]bool{"conference": true, "call": true, "redirect": true, "dial": true}
+
+func createsConference(as []*Action) bool {
+	for _, a := range as {
+		if conferenceCreators[a.Kind] {
+			return true
+		}
+	}
+	return false
+}
+
+// checkConference: actions on participants need a conference that some path
+// may have created. Errors only when no path can have one.
+func (v *validator) checkConference() {
+	f := v.f
+	conf := map[*State]bool{}   // a conference may exist while in the state
+	arrive := map[*State]bool{} // … when entering it (before its entry)
+	init := f.States[f.Initial]
+	if createsConference(init.Entry) {
+		conf[init] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, name := range f.StateOrder {
+			s := f.States[name]
+			for _, t := range v.handlersOf[s] {
+				to := v.target(s, t)
+				if to == nil {
+					continue
+				}
+				has := conf[s] || impliesConference(t.Event) || createsConference(t.Do)
+				if t.To != "" {
+					has = has || createsConference(s.Exit)
+					if has && !arrive[to] {
+						arrive[to] = true
+						changed = true
+					}
+					has = has || createsConference(to.Entry)
+				}
+				if has && !conf[to] {
+					conf[to] = true
+					changed = true
+				}
+			}
+		}
+	}
+	flowLevelStates := func(event string) []*State {
+		var out []*State
+		for _, name := range f.StateOrder {
+			s := f.States[name]
+			if _, own := s.On[event]; !own && !s.Final {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for _, l := range v.d.lists {
+		possible := false
+		switch {
+		case l.ctx.tr != nil && impliesConference(l.ctx.event):
+			possible = true
+		case l.ctx.tr != nil && l.ctx.flowLevel:
+			for _, s := range flowLevelStates(l.ctx.event) {
+				if conf[s] || l.ctx.tr.To != "" && createsConference(s.Exit) {
+					possible = true
+				}
+			}
+		case l.ctx.tr != nil:
+			s := l.ctx.state
+			possible = conf[s] || l.ctx.tr.To != "" && createsConference(s.Exit)
+		case l.ctx.where == "entry":
+			possible = arrive[l.ctx.state]
+		case l.ctx.where == "exit":
+			possible = conf[l.ctx.state]
+		}
+		for _, a := range l.actions {
+			if possible {
+				break
+			}
+			spec, _ := ActionSpecByName(a.Kind)
+			if spec.NeedsConference {
+				where := "in state " + stateName(l)
+				if l.ctx.flowLevel {
+					where = "in any state where this flow-level handler applies"
+				}
+				v.add(a.Pos, CodeNeedsConference, "%s acts on a conference participant, but no conference can exist %s yet: no path from %s runs conference, call, redirect or dial before it",
+					a.Kind, where, f.Initial)
+			}
+			if conferenceCreators[a.Kind] {
+				possible = true
+			}
+		}
+	}
+}
+
+func stateName(l actionList) string {
+	if l.ctx.state != nil {
+		return l.ctx.state.Name
+	}
+	return "?"
+}
+
+// Hold effects on the customer of an action list.
+const (
+	holdNone = iota
+	holdOn
+	holdOff
+)
+
+func holdEffect(as []*Action) int {
+	eff := holdNone
+	for _, a := range as {
+		switch p := a.Params.(type) {
+		case *HoldAction:
+			if p.Role == RoleCustomer {
+				eff = holdOn
+			}
+		case *RoleAction:
+			if p.Role == RoleCustomer && (a.Kind == "unhold" || a.Kind == "remove") {
+				eff = holdOff
+			}
+		case *HangupAction:
+			if p.Role == "" || p.Role == RoleCustomer {
+				eff = holdOff
+			}
+		}
+	}
+	return eff
+}
+
+func applyHold(held bool, eff int) bool {
+	switch eff {
+	case holdOn:
+		return true
+	case holdOff:
+		return false
+	}
+	return held
+}
+
+// checkHold: a customer put on hold must have a way off hold.
+func (v *validator) checkHold() {
+	f := v.f
+	held := map[*State]bool{}
+	init := f.States[f.Initial]
+	held[init] = applyHold(false, holdEffect(init.Entry))
+	for changed := true; changed; {
+		changed = false
+		for _, name := range f.StateOrder {
+			s := f.States[name]
+			for _, t := range v.handlersOf[s] {
+				to := v.target(s, t)
+				if to == nil {
+					continue
+				}
+				h := held[s]
+				if t.To != "" {
+					h = applyHold(h, holdEffect(s.Exit))
+				}
+				h = applyHold(h, holdEffect(t.Do))
+				if t.To != "" {
+					h = applyHold(h, holdEffect(to.Entry))
+				}
+				if h && !held[to] {
+					held[to] = true
+					changed = true
+				}
+			}
+		}
+	}
+	for _, name := range f.StateOrder {
+		s := f.States[name]
+		if !held[s] || s.Final {
+			continue
+		}
+		released := false
+		for _, t := range v.handlersOf[s] {
+			to := v.target(s, t)
+			if holdEffect(t.Do) == holdOff || to != nil && to.Final {
+				released = true
+			}
+			if t.To != "" && (holdEffect(s.Exit) == holdOff || to != nil && holdEffect(to.Entry) == holdOff) {
+				released = true
+			}
+		}
+		if !released {
+			v.add(s.Pos, CodeStrandedHold, "the customer may be on hold in state %s, and no transition out of it unholds, removes or hangs up the customer, or reaches a final state", name)
+		}
+	}
+}

@@ -1,0 +1,523 @@
+package flow
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Limits that keep validate fast and safe on hostile input.
+const (
+	// MaxFileSize is the largest flow file accepted.
+	MaxFileSize = 1 << 20
+	// MaxNodes bounds the YAML nodes of one file, counted with aliases
+	// expanded (a "billion laughs" file stops here).
+	MaxNodes = 100_000
+	// MaxDepth bounds nesting.
+	MaxDepth = 64
+)
+
+// source is one file's bytes, for positions.
+type source struct {
+	file       string
+	data       []byte
+	lineStarts []int
+}
+
+func newSource(file string, data []byte) *source {
+	s := &source{file: file, data: data, lineStarts: []int{0}}
+	for i, b := range data {
+		if b == '\n' {
+			s.lineStarts = append(s.lineStarts, i+1)
+		}
+	}
+	return s
+}
+
+func (s *source) pos(line, col int) Pos { return Pos{File: s.file, Line: line, Col: col} }
+
+func (s *source) nodePos(n *yaml.Node) Pos {
+	if n == nil {
+		return s.pos(1, 1)
+	}
+	return s.pos(n.Line, n.Column)
+}
+
+// line returns line l (1-based) without its newline.
+func (s *source) line(l int) string {
+	if l < 1 || l > len(s.lineStarts) {
+		return ""
+	}
+	start := s.lineStarts[l-1]
+	end := len(s.data)
+	if l < len(s.lineStarts) {
+		end = s.lineStarts[l] - 1
+	}
+	return strings.TrimSuffix(string(s.data[start:end]), "\r")
+}
+
+// offsetOf returns the byte offset of a 1-based line and 1-based rune column.
+func (s *source) offsetOf(line, col int) int {
+	if line < 1 || line > len(s.lineStarts) {
+		return len(s.data)
+	}
+	off := s.lineStarts[line-1]
+	for c := 1; c < col && off < len(s.data) && s.data[off] != '\n'; c++ {
+		_, size := utf8.DecodeRune(s.data[off:])
+		off += size
+	}
+	return off
+}
+
+// posOfOffset turns a byte offset into a position.
+func (s *source) posOfOffset(off int) Pos {
+	l := sort.Search(len(s.lineStarts), func(i int) bool { return s.lineStarts[i] > off }) // first line after
+	start := s.lineStarts[l-1]
+	col := utf8.RuneCount(s.data[start:off]) + 1
+	return s.pos(l, col)
+}
+
+// valuePos maps a rune offset inside a scalar's decoded value to its place in
+// the file. For a plain scalar on one line it is the node's column plus the
+// offset; quotes, block scalar headers, indentation and line folding are
+// skipped by matching the value's characters against the raw text.
+func (s *source) valuePos(n *yaml.Node, runeOff int) Pos {
+	base := s.nodePos(n)
+	if n == nil || n.Line < 1 {
+		return base
+	}
+	raw := s.offsetOf(n.Line, n.Column)
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		if i := bytes.IndexByte(s.data[raw:], '\n'); i >= 0 {
+			raw += i + 1
+		}
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		raw++
+	}
+	val := n.Value
+	i := 0
+	for k := 0; k < runeOff && i < len(val); k++ {
+		r, size := utf8.DecodeRuneInString(val[i:])
+		i += size
+		// Find r in the raw text, skipping what YAML removed.
+		limit := raw + 256
+		for raw < len(s.data) && raw < limit {
+			rr, rsize := utf8.DecodeRune(s.data[raw:])
+			raw += rsize
+			if rr == r || (r == ' ' && rr == '\n') || (r == '\n' && rr == '\n') {
+				break
+			}
+		}
+		if raw >= limit {
+			return base
+		}
+	}
+	// Skip indentation when the offset lands at the start of a line.
+	for raw < len(s.data) && (s.data[raw] == ' ' || s.data[raw] == '\t') && i < len(val) && val[i] != ' ' && val[i] != '\t' {
+		raw++
+	}
+	if raw > len(s.data) {
+		raw = len(s.data)
+	}
+	return s.posOfOffset(raw)
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < MaxDepth; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+type kv struct{ k, v *yaml.Node }
+
+// pairs returns a mapping's key/value pairs with merge keys (<<: *anchor)
+// expanded: explicit keys win, then earlier merges.
+func pairs(n *yaml.Node) []kv {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	hasMerge := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isMerge(n.Content[i], n.Content[i+1]) {
+			hasMerge = true
+			break
+		}
+	}
+	out := make([]kv, 0, len(n.Content)/2)
+	if !hasMerge {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out = append(out, kv{n.Content[i], n.Content[i+1]})
+		}
+		return out
+	}
+	explicit := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !isMerge(n.Content[i], n.Content[i+1]) {
+			explicit[n.Content[i].Value] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !isMerge(k, v) {
+			out = append(out, kv{k, v})
+			continue
+		}
+		var srcs []*yaml.Node
+		if rv := resolve(v); rv.Kind == yaml.SequenceNode {
+			srcs = rv.Content
+		} else {
+			srcs = []*yaml.Node{v}
+		}
+		for _, src := range srcs {
+			for _, p := range pairs(src) {
+				if !explicit[p.k.Value] && !seen[p.k.Value] {
+					seen[p.k.Value] = true
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// isMerge reports whether k: v is a usable merge key.
+func isMerge(k, v *yaml.Node) bool {
+	if k.Kind != yaml.ScalarNode || k.Tag != "!!merge" {
+		return false
+	}
+	rv := resolve(v)
+	if rv == nil {
+		return false
+	}
+	if rv.Kind == yaml.MappingNode {
+		return true
+	}
+	if rv.Kind != yaml.SequenceNode {
+		return false
+	}
+	for _, c := range rv.Content {
+		if rc := resolve(c); rc == nil || rc.Kind != yaml.MappingNode {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonKind is the JSON type a YAML node decodes to.
+func jsonKind(n *yaml.Node) string {
+	n = resolve(n)
+	if n == nil {
+		return jNull
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return jObject
+	case yaml.SequenceNode:
+		return jArray
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return jNull
+		case "!!bool":
+			return jBool
+		case "!!int":
+			return jInt
+		case "!!float":
+			if f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				return jInt
+			}
+			return jNumber
+		}
+		return jString
+	}
+	return jNull
+}
+
+// scalarValue is a scalar's JSON value.
+func scalarValue(n *yaml.Node) any {
+	switch jsonKind(n) {
+	case jNull:
+		return nil
+	case jBool:
+		var b bool
+		if n.Decode(&b) == nil {
+			return b
+		}
+		return n.Value == "true"
+	case jInt:
+		if i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
+			return i
+		}
+		var f float64
+		if n.Decode(&f) == nil {
+			return f
+		}
+		return 0
+	case jNumber:
+		var f float64
+		if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f
+		}
+		return 0.0
+	}
+	return n.Value
+}
+
+// toJSON converts a (checked) node tree to JSON-like values for the schema
+// validator.
+func toJSON(n *yaml.Node) any {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		ps := pairs(n)
+		m := make(map[string]any, len(ps))
+		for _, p := range ps {
+			m[p.k.Value] = toJSON(p.v)
+		}
+		return m
+	case yaml.SequenceNode:
+		a := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			a[i] = toJSON(c)
+		}
+		return a
+	case yaml.ScalarNode:
+		return scalarValue(n)
+	}
+	return nil
+}
+
+// nodeAt finds the node at a JSON pointer path (as tokens). key returns the
+// key node instead of the value for the last token of a mapping.
+func nodeAt(root *yaml.Node, path []string) (value, key *yaml.Node) {
+	n := root
+	for _, tok := range path {
+		n = resolve(n)
+		if n == nil {
+			return nil, nil
+		}
+		key = nil
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for _, p := range pairs(n) {
+				if p.k.Value == tok {
+					next, key = p.v, p.k
+				}
+			}
+			if next == nil {
+				return n, nil
+			}
+			n = next
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return n, nil
+			}
+			n = n.Content[i]
+		default:
+			return n, nil
+		}
+	}
+	return n, key
+}
+
+// keyNode finds the key node named name in mapping n.
+func keyNode(n *yaml.Node, name string) *yaml.Node {
+	for _, p := range pairs(n) {
+		if p.k.Value == name {
+			return p.k
+		}
+	}
+	return nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+
+// parseYAML reads one YAML document into a node tree, refusing oversized,
+// over-deep and alias-bomb input. It returns the root value node (a null
+// scalar for an empty file) or nil after an error.
+func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
+	if len(src.data) > MaxFileSize {
+		*diags = append(*diags, diag(src.pos(1, 1), CodeFileTooLarge,
+			"the file is %d bytes; flow files are limited to %d bytes (1 MiB)", len(src.data), MaxFileSize))
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src.data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: 1, Column: 1}
+		}
+		p, msg := syntaxErrorPos(src, err)
+		*diags = append(*diags, diag(p, CodeYAMLSyntax, "%s", msg))
+		return nil
+	}
+	var doc2 yaml.Node
+	if err := dec.Decode(&doc2); !errors.Is(err, io.EOF) {
+		p := src.pos(1, 1)
+		if err == nil && doc2.Line > 0 {
+			p = src.pos(doc2.Line, doc2.Column)
+		} else if err != nil {
+			p, _ = syntaxErrorPos(src, err)
+		}
+		if err != nil || len(doc2.Content) > 0 && !(doc2.Content[0].Kind == yaml.ScalarNode && doc2.Content[0].ShortTag() == "!!null") {
+			*diags = append(*diags, diag(p, CodeYAMLSyntax, "a flow file holds one YAML document; remove the second one (after ---)"))
+			return nil
+		}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: 1, Column: 1}
+	}
+	root := doc.Content[0]
+	w := &safetyWalker{src: src, diags: diags, seen: map[*yaml.Node]bool{}}
+	if !w.walk(root, 1) {
+		return nil
+	}
+	return root
+}
+
+// safetyWalker counts nodes with aliases expanded, bounds the depth and
+// reports duplicate keys.
+type safetyWalker struct {
+	src   *source
+	diags *Diagnostics
+	count int
+	seen  map[*yaml.Node]bool
+	fail  bool
+}
+
+func (w *safetyWalker) walk(n *yaml.Node, depth int) bool {
+	if w.fail || n == nil {
+		return !w.fail
+	}
+	w.count++
+	if w.count > MaxNodes {
+		*w.diags = append(*w.diags, diag(w.src.nodePos(n), CodeTooComplex,
+			"the document expands to more than %d YAML nodes (are aliases nested inside aliases?); flowd stops reading here", MaxNodes))
+		w.fail = true
+		return false
+	}
+	if depth > MaxDepth {
+		*w.diags = append(*w.diags, diag(w.src.nodePos(n), CodeTooDeep,
+			"nesting is deeper than %d levels (or an alias contains itself)", MaxDepth))
+		w.fail = true
+		return false
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return w.walk(n.Alias, depth+1)
+	case yaml.MappingNode:
+		if !w.seen[n] {
+			w.seen[n] = true
+			first := map[string]*yaml.Node{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Kind != yaml.ScalarNode {
+					continue
+				}
+				if prev, ok := first[k.Value]; ok {
+					*w.diags = append(*w.diags, diag(w.src.nodePos(k), CodeDuplicateKey,
+						"key %q is already defined at line %d; YAML would keep only one of them", k.Value, prev.Line))
+					continue
+				}
+				first[k.Value] = k
+			}
+		}
+		for _, c := range n.Content {
+			if !w.walk(c, depth+1) {
+				return false
+			}
+		}
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			if !w.walk(c, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// syntaxErrorPos finds where a YAML syntax error really is. yaml.v3 often
+// names the line where the enclosing block starts (or the line before the
+// problem), so flowd looks for the shortest prefix of the file, in whole
+// lines, that fails with the same message: its last line is the culprit.
+func syntaxErrorPos(src *source, err error) (Pos, string) {
+	msg := err.Error()
+	reported := 0
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		if m[1] != "" {
+			reported, _ = strconv.Atoi(m[1])
+		}
+		msg = msg[len(m[0]):]
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	fails := func(lines int) bool {
+		end := len(src.data)
+		if lines < len(src.lineStarts) {
+			end = src.lineStarts[lines]
+		}
+		var n yaml.Node
+		e := yaml.Unmarshal(src.data[:end], &n)
+		if e == nil {
+			return false
+		}
+		em := yamlLineRe.ReplaceAllString(e.Error(), "")
+		return strings.TrimPrefix(em, "yaml: ") == msg
+	}
+	nlines := len(src.lineStarts)
+	if nlines > 1 && src.lineStarts[nlines-1] == len(src.data) {
+		nlines-- // the file ends with a newline
+	}
+	line := 0
+	if fails(nlines) {
+		lo, hi := 1, nlines
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		line = lo
+	}
+	if line == 0 {
+		line = reported
+		if line < 1 {
+			line = 1
+		}
+	}
+	text := src.line(line)
+	col := 1
+	if strings.Contains(msg, "tab character") {
+		if i := strings.IndexByte(text, '\t'); i >= 0 {
+			col = utf8.RuneCountInString(text[:i]) + 1
+		}
+	} else {
+		col = utf8.RuneCountInString(text[:len(text)-len(strings.TrimLeft(text, " \t"))]) + 1
+	}
+	return src.pos(line, col), msg
+}
+
+func diag(p Pos, code, format string, args ...any) Diagnostic {
+	return Diagnostic{Pos: p, Severity: codeSeverity(code), Code: code, Message: fmt.Sprintf(format, args...)}
+}
