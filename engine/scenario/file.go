@@ -1,0 +1,328 @@
+package scenario
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is one scenario file: the flow it tests, the stand-in's TaskRouter
+// set-up, and the scenarios.
+type File struct {
+	Path      string
+	Flow      string                 `yaml:"flow"`
+	Queues    []string               `yaml:"queues"`
+	Workers   map[string]*WorkerSpec `yaml:"workers"`
+	Env       map[string]string      `yaml:"env"`
+	Scenarios []*Scenario            `yaml:"-"`
+}
+
+// WorkerSpec is a TaskRouter worker in the stand-in.
+type WorkerSpec struct {
+	Name       string         `yaml:"-"`
+	ContactURI string         `yaml:"contact_uri"`
+	Queues     []string       `yaml:"queues"`
+	Available  *bool          `yaml:"available"`
+	Attributes map[string]any `yaml:"attributes"`
+}
+
+// Scenario is a named list of steps.
+type Scenario struct {
+	Name  string
+	Line  int
+	Steps []*Step
+}
+
+// Step is one action or expectation. Exactly one of the pointers is set.
+type Step struct {
+	Line int
+	Kind string
+
+	Call      *CallStep
+	Party     string // answer, decline, no_answer, hangup, press
+	Digits    string // press
+	Command   *CommandStep
+	Wait      time.Duration
+	Available *AvailableStep
+	FailREST  *FailRESTStep
+	Expect    *Expect
+	Faults    *FaultsStep
+}
+
+// CallStep places an inbound call.
+type CallStep struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// CommandStep is what an agent desktop sends.
+type CommandStep struct {
+	Name   string         `yaml:"name"`
+	Params map[string]any `yaml:"params"`
+	// ExpectStatus is the HTTP status the command must get (default 200).
+	ExpectStatus int `yaml:"expect_status"`
+}
+
+// AvailableStep changes a worker's availability.
+type AvailableStep struct {
+	Worker    string `yaml:"worker"`
+	Available bool   `yaml:"available"`
+}
+
+// FailRESTStep makes the stand-in answer matching REST calls with an error.
+type FailRESTStep struct {
+	Method string `yaml:"method"`
+	Path   string `yaml:"path"`
+	Status int    `yaml:"status"`
+	Times  int    `yaml:"times"`
+}
+
+// FaultsStep turns on delivery faults for the rest of the scenario.
+type FaultsStep struct {
+	DuplicateWebhooks bool `yaml:"duplicate_webhooks"`
+}
+
+// Expect is checked against the stand-in and flowd after the call settles.
+type Expect struct {
+	State string `yaml:"state"`
+	// Hears maps a party to the parties it must hear; NotHears to those it
+	// must not.
+	Hears    map[string][]string `yaml:"hears"`
+	NotHears map[string][]string `yaml:"not_hears"`
+	// HearsMusic lists parties hearing hold, wait or queue music.
+	HearsMusic []string `yaml:"hears_music"`
+	OnHold     []string `yaml:"on_hold"`
+	NotOnHold  []string `yaml:"not_on_hold"`
+	Muted      []string `yaml:"muted"`
+	Coaching   []string `yaml:"coaching"`
+	// Present lists roles in the conference now; Absent roles that are not.
+	Present []string `yaml:"present"`
+	Absent  []string `yaml:"absent"`
+	// Heard maps a party to text it must have heard (said to it) so far;
+	// NotHeard to text it must never have heard.
+	Heard    map[string][]string `yaml:"heard"`
+	NotHeard map[string][]string `yaml:"not_heard"`
+	// HeardBefore: {party: [first text, second text]} in that order.
+	HeardBefore map[string][]string `yaml:"heard_before"`
+	// Tasks: task status by role whose task it is ("agent", "consultee"),
+	// or "all" for the number of tasks.
+	TaskStatus map[string]string `yaml:"task_status"`
+	// REST lists substrings of REST calls flowd must have sent (as
+	// "METHOD path key=value …").
+	REST []string `yaml:"rest"`
+	// History lists substrings that must appear in the task's history.
+	History []string `yaml:"history"`
+	// CallEnded lists parties whose call is over.
+	CallEnded []string `yaml:"call_ended"`
+}
+
+var stepKinds = []string{"call", "answer", "decline", "no_answer", "hangup", "press", "command", "wait", "available", "fail_rest", "faults", "expect"}
+
+// ParseFile reads a scenario file.
+func ParseFile(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, b)
+}
+
+// Error is a problem in a scenario file, at a line.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// Parse reads a scenario file's bytes.
+func Parse(path string, data []byte) (f *File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, &Error{File: path, Line: 1, Msg: fmt.Sprintf("internal error: %v", r)}
+		}
+	}()
+	if len(data) > 1<<20 {
+		return nil, &Error{File: path, Line: 1, Msg: "file is larger than 1 MiB"}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: path, Line: 1, Msg: err.Error()}
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, &Error{File: path, Line: 1, Msg: "a scenario file is a map with flow, workers and scenarios"}
+	}
+	doc := root.Content[0]
+	f = &File{Path: path}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], doc.Content[i+1]
+		var err error
+		switch k.Value {
+		case "flow":
+			err = v.Decode(&f.Flow)
+		case "queues":
+			err = v.Decode(&f.Queues)
+		case "env":
+			err = v.Decode(&f.Env)
+		case "workers":
+			err = decodeStrict(v, &f.Workers)
+		case "scenarios":
+			err = f.parseScenarios(v)
+		default:
+			return nil, &Error{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want flow, queues, workers, env, scenarios)", k.Value)}
+		}
+		if err != nil {
+			if se, ok := err.(*Error); ok {
+				return nil, se
+			}
+			return nil, &Error{File: path, Line: v.Line, Msg: fmt.Sprintf("%s: %v", k.Value, err)}
+		}
+	}
+	if f.Flow == "" {
+		return nil, &Error{File: path, Line: 1, Msg: "missing flow: name the flow under test"}
+	}
+	if len(f.Scenarios) == 0 {
+		return nil, &Error{File: path, Line: 1, Msg: "no scenarios"}
+	}
+	for name, w := range f.Workers {
+		w.Name = name
+		if w.ContactURI == "" {
+			w.ContactURI = "client:" + name
+		}
+	}
+	return f, nil
+}
+
+func decodeStrict(n *yaml.Node, out any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(out)
+}
+
+func (f *File) parseScenarios(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return &Error{File: f.Path, Line: n.Line, Msg: "scenarios must be a list"}
+	}
+	for _, sn := range n.Content {
+		if sn.Kind != yaml.MappingNode {
+			return &Error{File: f.Path, Line: sn.Line, Msg: "a scenario is a map with name and steps"}
+		}
+		sc := &Scenario{Line: sn.Line}
+		for i := 0; i+1 < len(sn.Content); i += 2 {
+			k, v := sn.Content[i], sn.Content[i+1]
+			switch k.Value {
+			case "name":
+				sc.Name = v.Value
+			case "steps":
+				if v.Kind != yaml.SequenceNode {
+					return &Error{File: f.Path, Line: v.Line, Msg: "steps must be a list"}
+				}
+				for _, stn := range v.Content {
+					st, err := f.parseStep(stn)
+					if err != nil {
+						return err
+					}
+					sc.Steps = append(sc.Steps, st)
+				}
+			default:
+				return &Error{File: f.Path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q in a scenario (want name, steps)", k.Value)}
+			}
+		}
+		if sc.Name == "" {
+			return &Error{File: f.Path, Line: sn.Line, Msg: "scenario without a name"}
+		}
+		f.Scenarios = append(f.Scenarios, sc)
+	}
+	return nil
+}
+
+func (f *File) parseStep(n *yaml.Node) (*Step, error) {
+	fail := func(line int, format string, args ...any) (*Step, error) {
+		return nil, &Error{File: f.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return fail(n.Line, "a step is a map with one key, one of: %s", strings.Join(stepKinds, ", "))
+	}
+	k, v := n.Content[0], n.Content[1]
+	st := &Step{Line: k.Line, Kind: k.Value}
+	var err error
+	switch k.Value {
+	case "call":
+		st.Call = &CallStep{}
+		err = decodeStrict(v, st.Call)
+	case "answer", "decline", "no_answer", "hangup":
+		st.Party = v.Value
+		if v.Kind != yaml.ScalarNode || v.Value == "" {
+			return fail(v.Line, "%s takes a party: a worker name, a role or an address", k.Value)
+		}
+	case "press":
+		var p struct {
+			Party  string `yaml:"party"`
+			Digits string `yaml:"digits"`
+		}
+		if v.Kind == yaml.ScalarNode {
+			p.Digits = v.Value
+		} else {
+			err = decodeStrict(v, &p)
+		}
+		st.Party, st.Digits = p.Party, p.Digits
+		if st.Party == "" {
+			st.Party = "customer"
+		}
+	case "command":
+		st.Command = &CommandStep{}
+		if v.Kind == yaml.ScalarNode {
+			st.Command.Name = v.Value
+		} else {
+			err = decodeStrict(v, st.Command)
+		}
+		if err == nil && st.Command.Name == "" {
+			return fail(v.Line, "command needs a name")
+		}
+	case "wait":
+		st.Wait, err = time.ParseDuration(v.Value)
+		if err == nil && st.Wait <= 0 {
+			return fail(v.Line, "wait must be positive")
+		}
+	case "available":
+		st.Available = &AvailableStep{}
+		err = decodeStrict(v, st.Available)
+	case "fail_rest":
+		st.FailREST = &FailRESTStep{}
+		err = decodeStrict(v, st.FailREST)
+		if err == nil && st.FailREST.Times == 0 {
+			st.FailREST.Times = 1
+		}
+	case "faults":
+		st.Faults = &FaultsStep{}
+		err = decodeStrict(v, st.Faults)
+	case "expect":
+		st.Expect = &Expect{}
+		err = decodeStrict(v, st.Expect)
+	default:
+		return fail(k.Line, "unknown step %q (want one of: %s)", k.Value, strings.Join(stepKinds, ", "))
+	}
+	if err != nil {
+		return fail(v.Line, "%s: %v", k.Value, err)
+	}
+	return st, nil
+}
+
+// sortedParties returns map keys in order, for stable messages.
+func sortedParties(m map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,444 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/server"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+	"github.com/flowd/flowd/engine/twiliosim"
+)
+
+// Options configure a run.
+type Options struct {
+	// FlowPaths are the flow files or directories; they are loaded again for
+	// every scenario with the stand-in's SIDs in the environment.
+	FlowPaths []string
+	// OpenAPIDir, when set, makes the stand-in check every REST request
+	// against Twilio's OpenAPI specs ("" = $TWILIO_OPENAPI_DIR).
+	OpenAPIDir string
+	// Verbose prints every scenario's timeline.
+	Verbose bool
+	Out     io.Writer
+	// Store opens the engine's store for one scenario (default memory).
+	Store func() (store.Store, error)
+}
+
+// Result of one scenario.
+type Result struct {
+	File     string
+	Scenario string
+	Line     int // the scenario's line
+	// Failure is empty when the scenario passed.
+	Failure     string
+	FailureLine int // the failing step's line
+	Timeline    string
+	Duration    time.Duration
+}
+
+// Passed reports success.
+func (r Result) Passed() bool { return r.Failure == "" }
+
+// Env names the harness sets for flows, so shipped flows and admins' flows
+// run unchanged against the stand-in.
+const (
+	EnvWorkspace        = "TWILIO_WORKSPACE_SID"
+	EnvWorkflow         = "TWILIO_WORKFLOW_SID"
+	EnvPostWorkActivity = "TWILIO_POST_WORK_ACTIVITY_SID"
+)
+
+// RunFile runs every scenario of a file.
+func RunFile(ctx context.Context, f *File, opts Options) []Result {
+	var out []Result
+	for _, sc := range f.Scenarios {
+		out = append(out, runScenario(ctx, f, sc, opts))
+	}
+	return out
+}
+
+// failure stops a scenario at a step.
+type failure struct {
+	line int
+	msg  string
+}
+
+func (f *failure) Error() string { return f.msg }
+
+type harness struct {
+	ctx   context.Context
+	file  *File
+	opts  Options
+	sim   *twiliosim.Sim
+	eng   *engine.Engine
+	st    store.Store
+	flow  *flow.Flow
+	flowd *httptest.Server
+	simS  *httptest.Server
+	api   *http.Client
+
+	caller  string // the customer's address
+	session string // the call's session (its CallSid)
+	step    *Step
+}
+
+func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res Result) {
+	start := time.Now()
+	res = Result{File: f.Path, Scenario: sc.Name, Line: sc.Line}
+	h, err := newHarness(ctx, f, opts)
+	if err != nil {
+		res.Failure, res.FailureLine = err.Error(), sc.Line
+		return res
+	}
+	defer h.close()
+	defer func() {
+		if r := recover(); r != nil {
+			res.Failure = fmt.Sprintf("internal error: %v", r)
+		}
+		res.Duration = time.Since(start)
+		if !res.Passed() || opts.Verbose {
+			res.Timeline = h.timeline()
+		}
+	}()
+	for _, st := range sc.Steps {
+		h.step = st
+		if err := h.run(st); err != nil {
+			res.Failure, res.FailureLine = fmt.Sprintf("step %s: %s", st.Kind, err), st.Line
+			return res
+		}
+		if err := h.settle(); err != nil {
+			res.Failure, res.FailureLine = fmt.Sprintf("after step %s: %s", st.Kind, err), st.Line
+			return res
+		}
+	}
+	if v := h.sim.Violations(); len(v) > 0 {
+		res.Failure, res.FailureLine = "REST requests that do not conform to Twilio's OpenAPI spec:\n  "+strings.Join(v, "\n  "), sc.Line
+	}
+	return res
+}
+
+const simToken = "flowd-scenario-token"
+
+func init() {
+	// The harness starts a server per scenario; gin's debug banner would
+	// bury the results.
+	gin.SetMode(gin.ReleaseMode)
+}
+
+func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
+	sim := twiliosim.New(twiliosim.Options{AuthToken: simToken, OpenAPIDir: opts.OpenAPIDir,
+		Start: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)})
+	h := &harness{ctx: ctx, file: f, opts: opts, sim: sim, api: &http.Client{Timeout: 10 * time.Second}}
+	h.simS = httptest.NewServer(sim.Handler())
+	sim.SetURL(h.simS.URL)
+
+	queues := f.Queues
+	if len(queues) == 0 {
+		queues = []string{"default"}
+	}
+	for _, q := range queues {
+		sim.AddQueue(q)
+	}
+	wf := sim.AddWorkflow("flowd", queues[0])
+	for _, name := range sortedKeys(f.Workers) {
+		w := f.Workers[name]
+		qs := w.Queues
+		if len(qs) == 0 {
+			qs = queues[:1]
+		}
+		sim.AddWorker(name, w.ContactURI, w.Attributes, qs...)
+		if w.Available == nil || *w.Available {
+			if err := sim.SetWorkerAvailable(name, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	env := map[string]string{
+		EnvWorkspace:        sim.WorkspaceSid(),
+		EnvWorkflow:         wf,
+		EnvPostWorkActivity: sim.ActivitySid("Available"),
+	}
+	for k, v := range f.Env {
+		env[k] = v
+	}
+	set, diags := flow.LoadSet(opts.FlowPaths, flow.LoadOptions{Env: env})
+	if diags.HasErrors() {
+		sim.Close()
+		h.simS.Close()
+		return nil, fmt.Errorf("flows do not load:\n%s", diagText(diags))
+	}
+	h.flow = set.ByName(f.Flow)
+	if h.flow == nil {
+		sim.Close()
+		h.simS.Close()
+		return nil, fmt.Errorf("no flow named %q in %s", f.Flow, strings.Join(opts.FlowPaths, ", "))
+	}
+
+	var handler http.Handler
+	var once sync.Once
+	ready := make(chan struct{})
+	h.flowd = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-ready
+		handler.ServeHTTP(w, r)
+	}))
+	openStore := opts.Store
+	if openStore == nil {
+		openStore = func() (store.Store, error) { return store.NewMemory(), nil }
+	}
+	st, err := openStore()
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	h.st = st
+	tw, err := twilio.NewClient(twilio.Config{AccountSid: sim.AccountSid(), AuthToken: "scenario", BaseURL: h.simS.URL})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h.eng, err = engine.New(engine.Config{Store: st, Twilio: tw, PublicURL: h.flowd.URL, Clock: sim, Logger: logger, Owner: "scenario"}, set)
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	srv, err := server.New(server.Options{Engine: h.eng, Store: st, PublicURL: h.flowd.URL, AuthToken: simToken, Logger: logger})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	handler = srv.Handler()
+	once.Do(func() { close(ready) })
+
+	for _, n := range h.flow.Numbers {
+		sim.AddNumber(n, h.flowd.URL+engine.PathVoice)
+	}
+	sim.ConfigureWorkspace(twiliosim.WorkspaceConfig{
+		AssignmentCallbackURL: h.flowd.URL + engine.PathAssignment,
+		EventCallbackURL:      h.flowd.URL + engine.PathWorkspaceEvents,
+	})
+	return h, nil
+}
+
+func (h *harness) close() {
+	if h.sim != nil {
+		h.sim.Close()
+	}
+	if h.flowd != nil {
+		h.flowd.Close()
+	}
+	if h.simS != nil {
+		h.simS.Close()
+	}
+	if h.st != nil {
+		h.st.Close()
+	}
+}
+
+// settle lets the stand-in deliver every webhook and flowd send every due
+// REST call, until neither has anything left to do now.
+func (h *harness) settle() error {
+	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
+	defer cancel()
+	for i := 0; i < 1000; i++ {
+		if err := h.sim.WaitIdle(ctx); err != nil {
+			return fmt.Errorf("the stand-in did not settle: %w", err)
+		}
+		n, err := h.eng.DispatchOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 && h.sim.Idle() {
+			return nil
+		}
+	}
+	return errors.New("the call did not settle after 1000 rounds (a webhook loop?)")
+}
+
+func (h *harness) run(st *Step) error {
+	switch st.Kind {
+	case "call":
+		to := st.Call.To
+		if to == "" {
+			if len(h.flow.Numbers) == 0 {
+				return fmt.Errorf("flow %s has no numbers: give call.to", h.flow.Name)
+			}
+			to = h.flow.Numbers[0]
+		}
+		from := st.Call.From
+		if from == "" {
+			from = "+447700900123"
+		}
+		sid, err := h.sim.PlaceCall(from, to)
+		if err != nil {
+			return err
+		}
+		h.caller, h.session = from, sid
+		return nil
+	case "answer":
+		return h.sim.Answer(h.party(st.Party))
+	case "decline":
+		return h.sim.Decline(h.party(st.Party))
+	case "no_answer":
+		return h.sim.NoAnswer(h.party(st.Party))
+	case "hangup":
+		return h.sim.Hangup(h.party(st.Party))
+	case "press":
+		return h.sim.Press(h.party(st.Party), st.Digits)
+	case "wait":
+		h.sim.Advance(st.Wait)
+		return nil
+	case "available":
+		return h.sim.SetWorkerAvailable(st.Available.Worker, st.Available.Available)
+	case "fail_rest":
+		h.sim.FailREST(st.FailREST.Method, st.FailREST.Path, st.FailREST.Status, st.FailREST.Times)
+		return nil
+	case "faults":
+		if st.Faults.DuplicateWebhooks {
+			h.sim.DuplicateWebhooks(nil, -1)
+		}
+		return nil
+	case "command":
+		return h.command(st.Command)
+	case "expect":
+		return h.expect(st.Expect)
+	}
+	return fmt.Errorf("unknown step %q", st.Kind)
+}
+
+func (h *harness) command(c *CommandStep) error {
+	if h.session == "" {
+		return errors.New("no call yet")
+	}
+	v, err := h.view(false)
+	if err != nil {
+		return err
+	}
+	key := v.TaskSid
+	if key == "" {
+		key = h.session
+	}
+	params := c.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	body, _ := json.Marshal(params)
+	req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.flowd.URL+"/v1/tasks/"+key+"/commands/"+c.Name, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.api.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	want := c.ExpectStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("command %s answered %d, want %d: %s", c.Name, resp.StatusCode, want, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+func (h *harness) view(history bool) (engine.TaskView, error) {
+	if h.session == "" {
+		return engine.TaskView{}, errors.New("no call yet")
+	}
+	return h.eng.Task(h.ctx, h.session, history)
+}
+
+// party turns a name in a scenario into a stand-in party (an address or a
+// CallSid).
+func (h *harness) party(name string) string {
+	if w := h.file.Workers[name]; w != nil {
+		return w.ContactURI
+	}
+	if name == flow.RoleCustomer && h.caller != "" {
+		return h.caller
+	}
+	if h.flow.HasRole(name) {
+		if v, err := h.view(false); err == nil {
+			if p := v.Roles[name]; p != nil && p.CallSid != "" {
+				return p.CallSid
+			}
+			if p := v.Roles[name]; p != nil && p.Address != "" {
+				return p.Address
+			}
+		}
+		return "role:" + name // not in the call: matches no party
+	}
+	return name
+}
+
+func diagText(ds flow.Diagnostics) string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString("  " + d.String() + "\n")
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// FindFiles expands paths (files, directories, globs) into scenario files:
+// *.test.yaml and *.test.yml.
+func FindFiles(paths []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range paths {
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			return nil, err
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("%s: no such file or directory", p)
+		}
+		for _, m := range matches {
+			if isScenario(m) {
+				add(m)
+				continue
+			}
+			for _, ext := range []string{"*.test.yaml", "*.test.yml"} {
+				sub, _ := filepath.Glob(filepath.Join(m, ext))
+				for _, s := range sub {
+					add(s)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isScenario(p string) bool {
+	return strings.HasSuffix(p, ".test.yaml") || strings.HasSuffix(p, ".test.yml")
+}
