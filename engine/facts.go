@@ -129,14 +129,15 @@ func (r *run) participantFacts() string {
 			return "the participant already left the conference"
 		}
 		if removed, ok := d.Removed[ev.CallSid]; ok {
+			// flowd removed this leg and already gave its role away (a
+			// transfer hands "agent" to the consultee): delivering its leave
+			// as that role would mislead the flow, so it is only recorded.
 			ev.Fields["role"] = removed
-			if ev.Name != "participant.leave" {
-				return "flowd removed this participant"
+			if ev.Name == "participant.leave" {
+				delete(d.Removed, ev.CallSid)
+				d.markLeft(ev.CallSid, removed)
 			}
-			ev.Fields["removed"] = true
-			delete(d.Removed, ev.CallSid)
-			d.markLeft(ev.CallSid, removed)
-			return ""
+			return "flowd removed this participant; its callbacks are recorded, not delivered"
 		}
 	}
 	if label != "" && r.fl.HasRole(label) {
@@ -181,7 +182,6 @@ func (r *run) participantFacts() string {
 	case "participant.leave":
 		d.markLeft(ev.CallSid, role)
 		delete(d.Roles, role)
-		ev.Fields["removed"] = false
 	case "participant.hold":
 		p.Joined, p.Hold = true, true
 	case "participant.unhold":

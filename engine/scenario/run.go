@@ -171,7 +171,9 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 	env := map[string]string{
 		EnvWorkspace:        sim.WorkspaceSid(),
 		EnvWorkflow:         wf,
-		EnvPostWorkActivity: sim.ActivitySid("Available"),
+		// After a call a worker wraps up: they take the next call only
+		// after an `available` step, as a real agent would.
+		EnvPostWorkActivity: sim.ActivitySid("Unavailable"),
 	}
 	for k, v := range f.Env {
 		env[k] = v
@@ -310,7 +312,7 @@ func (h *harness) run(st *Step) error {
 		return nil
 	case "faults":
 		if st.Faults.DuplicateWebhooks {
-			h.sim.DuplicateWebhooks(nil, -1)
+			h.sim.DuplicateWebhooks(nil, 1<<30)
 		}
 		return nil
 	case "command":

@@ -77,6 +77,9 @@ type reservation struct {
 	updated time.Time
 	timer   *timer
 	leg     *call // the worker leg an instruction is ringing
+	// postWork is the activity the worker moves to when the task is
+	// completed (the instruction's post_work_activity_sid).
+	postWork *activity
 }
 
 // cancelLeg stops a worker leg still ringing for a reservation that is no
@@ -470,6 +473,9 @@ func (s *Sim) setTaskStatus(t *task, st, reason string) *apiError {
 			if r.status == "accepted" || r.status == "wrapping" {
 				r.status, r.updated = "completed", s.now
 				s.event("reservation.completed", "Reservation", r.sid, t, r, r.worker, "Reservation completed")
+				if r.postWork != nil {
+					s.setActivity(r.worker, r.postWork)
+				}
 			}
 		}
 		s.event("task.completed", "Task", t.sid, t, nil, nil, "Task completed")
@@ -605,8 +611,10 @@ func (s *Sim) applyInstruction(r *reservation, instr string, p url.Values) *apiE
 		}
 		s.routeTask(t)
 	case "conference":
+		r.postWork = s.activityNamed(p.Get("PostWorkActivitySid"))
 		return s.conferenceInstruction(r, p)
 	case "dequeue":
+		r.postWork = s.activityNamed(p.Get("DequeuePostWorkActivitySid"))
 		return s.dequeueInstruction(r, p)
 	case "call":
 		return s.callInstruction(r, p)

@@ -1,0 +1,51 @@
+package scenario_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine/scenario"
+)
+
+// A scenario that expects the caller to hear a whisper fails, names the
+// file and line of the step, and says what the caller hears instead.
+func TestWrongScenarioFailsWithAnUnderstandableMessage(t *testing.T) {
+	f, err := scenario.ParseFile(filepath.Join("testdata", "wrong.test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
+	if len(rs) != 1 || rs[0].Passed() {
+		t.Fatalf("the wrong scenario passed: %+v", rs)
+	}
+	r := rs[0]
+	if r.FailureLine != 15 {
+		t.Errorf("failure at line %d, want 15 (the expect step)", r.FailureLine)
+	}
+	for _, want := range []string{"customer should hear supervisor, but does not", "customer hears: alice (client:alice)"} {
+		if !strings.Contains(r.Failure, want) {
+			t.Errorf("failure message %q does not say %q", r.Failure, want)
+		}
+	}
+	if !strings.Contains(r.Timeline, "customer (+447700900123) heard:") {
+		t.Errorf("no timeline in the failure:\n%s", r.Timeline)
+	}
+}
+
+func TestParseErrorsNameTheLine(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"unknown step", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - dance: {}\n", "x.test.yaml:5: unknown step \"dance\""},
+		{"unknown key", "flow: x\nscenarios: []\nextra: 1\n", "x.test.yaml:3: unknown key \"extra\""},
+		{"no flow", "scenarios:\n  - name: a\n    steps: []\n", "missing flow"},
+		{"bad wait", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - wait: soon\n", "x.test.yaml:5: wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := scenario.Parse("x.test.yaml", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
