@@ -169,8 +169,8 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 		}
 	}
 	env := map[string]string{
-		EnvWorkspace:        sim.WorkspaceSid(),
-		EnvWorkflow:         wf,
+		EnvWorkspace: sim.WorkspaceSid(),
+		EnvWorkflow:  wf,
 		// After a call a worker wraps up: they take the next call only
 		// after an `available` step, as a real agent would.
 		EnvPostWorkActivity: sim.ActivitySid("Unavailable"),
