@@ -1,0 +1,228 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"FLOWD_ADDR": ":9090", "FLOWD_FLOWS": "flows,extra/a.yaml", "FLOWD_STORE": "memory:",
+		"FLOWD_PUBLIC_URL": "https://flowd.example.com", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok",
+		"TWILIO_API_KEY": "SK1", "TWILIO_API_SECRET": "sec", "FLOWD_TWILIO_API_URL": "http://127.0.0.1:8099",
+		"FLOWD_API_TOKEN": "api", "TWILIO_EDGE": "dublin", "TWILIO_REGION": "ie1",
+	}
+	cfg := ConfigFromEnv(func(k string) string { return env[k] })
+	if cfg.Addr != ":9090" || !slices.Equal(cfg.Flows, []string{"flows", "extra/a.yaml"}) || cfg.Store != "memory:" ||
+		cfg.PublicURL != "https://flowd.example.com" || cfg.AccountSid != "AC1" || cfg.AuthToken != "tok" ||
+		cfg.APIKey != "SK1" || cfg.APISecret != "sec" || cfg.TwilioAPIURL != "http://127.0.0.1:8099" ||
+		cfg.APIToken != "api" || cfg.Edge != "dublin" || cfg.Region != "ie1" {
+		t.Fatalf("%+v", cfg)
+	}
+	if empty := ConfigFromEnv(func(string) string { return "" }); empty.Flows != nil || empty.Addr != "" {
+		t.Fatalf("unset variables must leave fields empty: %+v", empty)
+	}
+	t.Setenv("TWILIO_AUTH_TOKEN", "secret")
+	t.Setenv("FLOWD_TEST_VISIBLE", "yes")
+	if pe := ProcessEnv(); pe["TWILIO_AUTH_TOKEN"] != "" || pe["FLOWD_TEST_VISIBLE"] != "yes" {
+		t.Fatalf("flows must not see secrets: %v", pe["TWILIO_AUTH_TOKEN"])
+	}
+}
+
+func TestRunRefusesBadStart(t *testing.T) {
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	// Without an auth token the first log line says webhooks are refused.
+	err := Run(t.Context(), Config{Flows: []string{"testdata/flows"}, Store: "bogus:", Env: testEnv, Logger: log, Listener: nopListener{}})
+	if err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("bad store: %v", err)
+	}
+	recs := logs.records(t)
+	if len(recs) == 0 || !strings.Contains(recs[0]["msg"].(string), "TWILIO_AUTH_TOKEN") || recs[0]["level"] != "ERROR" {
+		t.Fatalf("first log line: %v", recs)
+	}
+	// Invalid flows: no start, and the diagnostics say where.
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "bad.yaml"), "flow: bad\ninitial: nowhere\nstates:\n  a: { final: true }\n")
+	err = Run(t.Context(), Config{Flows: []string{dir}, Store: "memory:", Env: testEnv, Logger: log, AuthToken: "x", Listener: nopListener{}})
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:") {
+		t.Fatalf("invalid flows: %v", err)
+	}
+}
+
+// nopListener is never served: Run must fail before it gets there.
+type nopListener struct{}
+
+func (nopListener) Accept() (net.Conn, error) { return nil, io.EOF }
+func (nopListener) Close() error              { return nil }
+func (nopListener) Addr() net.Addr            { return &net.TCPAddr{} }
+
+func writeFile(t testing.TB, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Distinct mtimes even on coarse filesystems.
+	mt := time.Now().Add(time.Duration(len(data)) * time.Millisecond)
+	if err := os.Chtimes(path, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t testing.TB, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRunLifecycle runs the real server on a loopback listener: readiness,
+// webhooks and commands over TCP, the outbox dispatcher, flow reloads on
+// file change and SIGHUP (an invalid edit keeps the running revision; a
+// running call keeps its revision), and graceful shutdown.
+func TestRunLifecycle(t *testing.T) {
+	src, err := os.ReadFile("testdata/flows/support.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "support.yaml")
+	writeFile(t, file, string(src))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	sender := &fakeSender{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Config{Listener: ln, Flows: []string{dir}, Store: "memory:", PublicURL: testPublicURL, AuthToken: testAuthToken,
+		Env: testEnv, Sender: sender, ReloadInterval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(path string, form url.Values) int {
+		r, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("X-Twilio-Signature", sign(testAuthToken, testPublicURL+path, form))
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	revision := func() string {
+		_, body := get("/v1/flows")
+		var fs []FlowSummary
+		_ = json.Unmarshal([]byte(body), &fs)
+		if len(fs) != 1 {
+			return ""
+		}
+		return fs[0].Revision
+	}
+
+	eventually(t, "readiness", func() bool { code, _ := get("/readyz"); return code == 200 })
+	if recs := logs.records(t); !strings.Contains(recs[0]["msg"].(string), "FLOWD_API_TOKEN") {
+		t.Fatalf("first log line should say /v1 is open: %v", recs[0])
+	}
+	rev1 := revision()
+
+	// A call over real TCP, then a command whose REST call the dispatcher sends.
+	if c := post("/twilio/voice", incomingCall("CA300", supportNumber)); c != 200 {
+		t.Fatalf("voice %d", c)
+	}
+	if c := post("/twilio/taskrouter/assignment", assignmentForm("WT300", "WR300", "CA300")); c != 200 {
+		t.Fatalf("assignment %d", c)
+	}
+	q := "/twilio/conference/status?session=CA300"
+	post(q, conferenceForm("participant-join", "CF300", "WT300", "CA300", "customer", 1))
+	post(q, conferenceForm("participant-join", "CF300", "WT300", "CA301", "agent", 2))
+	resp, err := client.Post(base+"/v1/tasks/WT300/commands/hold", "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("hold: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	eventually(t, "the dispatcher to send the hold", func() bool { return sender.n.Load() > 0 })
+
+	// An edit is picked up by polling.
+	writeFile(t, file, strings.Replace(string(src), "Inbound support line (server tests).", "Edited.", 1))
+	eventually(t, "the edited flow", func() bool { r := revision(); return r != "" && r != rev1 })
+	rev2 := revision()
+
+	// An invalid edit is refused: the running revision stays.
+	writeFile(t, file, "flow: support\nstates: [\n")
+	eventually(t, "the refusal", func() bool { return logs.find(t, "msg", "flow reload refused; the running flows stay") != nil })
+	if r := revision(); r != rev2 {
+		t.Fatalf("an invalid edit replaced the flows: %s -> %s", rev2, r)
+	}
+	if rec := logs.find(t, "msg", "flow reload refused; the running flows stay"); !strings.Contains(rec["diagnostics"].(string), "support.yaml:") {
+		t.Fatalf("refusal without diagnostics: %v", rec)
+	}
+	// The call in progress keeps the revision it started on.
+	_, body := get("/v1/tasks/WT300")
+	if !strings.Contains(body, `"revision":"`+rev1+`"`) {
+		t.Fatalf("the running call moved off its revision %s: %s", rev1, body)
+	}
+
+	// SIGHUP reloads too (here: the file restored, with polling off the
+	// path because the content equals what the fingerprint last saw).
+	writeFile(t, file, string(src))
+	eventually(t, "the restored flow", func() bool { return revision() == rev1 })
+	if sendHUP(t) {
+		eventually(t, "the SIGHUP reload", func() bool { return logs.find(t, "msg", "flows reloaded", "reason", "SIGHUP") != nil })
+	}
+
+	_, mbody := get("/metrics")
+	if !strings.Contains(mbody, `flowd_flow_reloads_total{result="invalid"}`) || !strings.Contains(mbody, `flowd_flow_reloads_total{result="ok"}`) {
+		t.Fatalf("reload metrics missing")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	if logs.find(t, "msg", "stopped") == nil {
+		t.Fatal("no final log line")
+	}
+	if _, err := client.Get(base + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
