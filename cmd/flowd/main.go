@@ -24,6 +24,7 @@ var commands = map[string]command{
 	"validate": {summary: "check flow files (paths, directories or globs; default flows/)", run: runValidate},
 	"graph":    {summary: "draw a flow as a Mermaid or Graphviz diagram", run: runGraph},
 	"schema":   {summary: "print the JSON Schema of flow files", run: runSchema},
+	"serve":    {summary: "serve Twilio webhooks and the /v1 API (docs/serve.md)", run: runServe},
 	"version":  {summary: "print flowd's version", run: runVersion},
 }
 

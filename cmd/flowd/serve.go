@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,39 +15,53 @@ import (
 	"github.com/flowd/flowd/engine/server"
 )
 
-// runServe is `flowd serve`: the webhook endpoint and /v1 API. Everything
-// is configured by environment (docs/serve.md); flags mirror the non-secret
-// variables and win over them. Secrets stay out of flags so they never show
-// in ps output.
-func runServe(ctx context.Context, args []string) error {
-	cfg := server.ConfigFromEnv(os.Getenv)
+const serveUsage = "serve [flags]"
+
+// runServe is `flowd serve`: the Twilio webhook endpoint and the /v1 API
+// until SIGINT or SIGTERM. Configuration comes from the environment
+// (docs/serve.md); flags mirror the non-secret variables and win over them.
+// Secrets have no flags, so they never show in ps output.
+func runServe(args []string, stdout, stderr io.Writer) int {
+	cfg := server.ConfigFromEnv(getenv)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: flowd serve [flags]\n\nServe Twilio webhooks and the /v1 API (see docs/serve.md).\n\nFlags (each defaults to its environment variable):")
+		fmt.Fprintln(stderr, "Usage: flowd "+serveUsage)
+		fmt.Fprintln(stderr, "\nServe Twilio webhooks and the /v1 API (docs/serve.md). Secrets come from the environment only:\nTWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_KEY, TWILIO_API_SECRET, FLOWD_API_TOKEN.\n\nFlags (each defaults to its environment variable):")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.Addr, "addr", serveDefault(cfg.Addr, server.DefaultAddr), "listen address (FLOWD_ADDR)")
-	flows := fs.String("flows", serveDefault(strings.Join(cfg.Flows, ","), server.DefaultFlows), "flow files or directories, comma-separated (FLOWD_FLOWS)")
+	flows := fs.String("flows", serveDefault(strings.Join(cfg.Flows, ","), server.DefaultFlows), "flow files, directories or globs, comma-separated (FLOWD_FLOWS)")
 	fs.StringVar(&cfg.Store, "store", serveDefault(cfg.Store, server.DefaultStore), "store: memory:, sqlite:PATH or postgres://… (FLOWD_STORE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default "+server.DefaultPublicURL+")")
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", cfg.TwilioAPIURL, "send Twilio REST calls here instead of Twilio (FLOWD_TWILIO_API_URL)")
-	level := fs.String("log-level", serveDefault(os.Getenv("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
+	level := fs.String("log-level", serveDefault(getenv("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+		fmt.Fprintf(stderr, "flowd serve: unexpected arguments %q\n", fs.Args())
+		fs.Usage()
+		return 2
 	}
 	cfg.Flows = server.SplitPaths(*flows)
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("serve: -log-level: %w", err)
+		fmt.Fprintf(stderr, "flowd serve: -log-level: %v\n", err)
+		return 2
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return server.Run(ctx, cfg)
+	if err := server.Run(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 func serveDefault(v, def string) string {

@@ -268,7 +268,7 @@ func (s *Server) graph(c *gin.Context) {
 		return
 	}
 	c.Header("X-Flowd-Revision", f.Revision)
-	c.Data(http.StatusOK, "text/vnd.mermaid; charset=utf-8", []byte(mermaid(f)))
+	c.Data(http.StatusOK, "text/vnd.mermaid; charset=utf-8", []byte(flow.Mermaid(f)))
 }
 
 func (s *Server) healthz(c *gin.Context) {
