@@ -207,7 +207,9 @@ func (r *run) addVerb(a *flow.Action, v twilio.Verb) error {
 }
 
 func (r *run) gather(a *flow.Action, p *flow.GatherAction) error {
-	g := twilio.Gather{Action: r.e.callbackURL(PathGather, r.sessionQuery("")), Method: "POST", Input: p.Input,
+	// actionOnEmptyResult: the flow always gets call.gather (digits empty
+	// on a timeout), so one handler decides what silence means.
+	g := twilio.Gather{Action: r.e.callbackURL(PathGather, r.sessionQuery("")), Method: "POST", Input: p.Input, ActionOnEmptyResult: true,
 		FinishOnKey: p.FinishOnKey, NumDigits: p.NumDigits, Timeout: p.Timeout}
 	if p.Say != nil {
 		text, err := r.str(p.Say)

@@ -90,15 +90,8 @@ func (h *harness) expect(e *Expect) error {
 		}
 	}
 	for _, p := range sortedParties(e.HeardBefore) {
-		said := h.sim.Said(h.party(p))
-		last := -1
-		for _, text := range e.HeardBefore[p] {
-			i := indexOfFrom(said, text, last+1)
-			if i < 0 {
-				failf("%s should have heard %q after %s, but heard %s", p, text, quoteList(e.HeardBefore[p][:1]), quoteList(said))
-				break
-			}
-			last = i
+		if err := h.heardInOrder(p, e.HeardBefore[p]); err != "" {
+			failf("%s", err)
 		}
 	}
 	for _, role := range sortedKeys(e.TaskStatus) {
@@ -345,4 +338,48 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// heardInOrder checks that party heard the items in order: text said to
+// them, or "@name": the moment they started hearing that party live.
+func (h *harness) heardInOrder(party string, items []string) string {
+	tl := h.sim.Timeline(h.party(party))
+	pos := 0
+	for n, item := range items {
+		found := false
+		for ; pos < len(tl); pos++ {
+			hd := tl[pos]
+			if name, ok := strings.CutPrefix(item, "@"); ok {
+				if hd.Kind == "parties" && contains(hd.Parties, h.party(name)) {
+					found = true
+				}
+			} else if hd.Kind == "say" && strings.Contains(hd.Text, item) {
+				found = true
+			}
+			if found {
+				pos++
+				break
+			}
+		}
+		if !found {
+			what := fmt.Sprintf("%q", item)
+			if name, ok := strings.CutPrefix(item, "@"); ok {
+				what = "hearing " + name
+			}
+			if n == 0 {
+				return fmt.Sprintf("%s should have heard %s, but did not (heard %s)", party, what, quoteList(h.sim.Said(h.party(party))))
+			}
+			return fmt.Sprintf("%s should have heard %s after %q, but did not in that order", party, what, items[n-1])
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

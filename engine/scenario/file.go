@@ -106,7 +106,9 @@ type Expect struct {
 	// NotHeard to text it must never have heard.
 	Heard    map[string][]string `yaml:"heard"`
 	NotHeard map[string][]string `yaml:"not_heard"`
-	// HeardBefore: {party: [first text, second text]} in that order.
+	// HeardBefore: {party: [first, second, …]} in that order; an item is
+	// text said to the party, or "@name": when the party started hearing
+	// that party live (the pre-call whisper comes before "@customer").
 	HeardBefore map[string][]string `yaml:"heard_before"`
 	// Tasks: task status by role whose task it is ("agent", "consultee"),
 	// or "all" for the number of tasks.

@@ -50,6 +50,9 @@ type Result struct {
 	FailureLine int // the failing step's line
 	Timeline    string
 	Duration    time.Duration
+	// SpecChecked is true when every REST request was checked against
+	// Twilio's OpenAPI specs.
+	SpecChecked bool
 }
 
 // Passed reports success.
@@ -126,6 +129,7 @@ func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res 
 			return res
 		}
 	}
+	res.SpecChecked = h.sim.SpecEnabled()
 	if v := h.sim.Violations(); len(v) > 0 {
 		res.Failure, res.FailureLine = "REST requests that do not conform to Twilio's OpenAPI spec:\n  "+strings.Join(v, "\n  "), sc.Line
 	}

@@ -31,6 +31,9 @@ func TestShippedFlows(t *testing.T) {
 				one := *f
 				one.Scenarios = []*scenario.Scenario{sc}
 				for _, r := range scenario.RunFile(context.Background(), &one, scenario.Options{FlowPaths: []string{flows}, OpenAPIDir: os.Getenv("TWILIO_OPENAPI_DIR")}) {
+					if os.Getenv("TWILIO_OPENAPI_DIR") != "" && !r.SpecChecked {
+						t.Errorf("TWILIO_OPENAPI_DIR is set but REST calls were not checked against the spec")
+					}
 					if !r.Passed() {
 						t.Errorf("%s:%d: %s\n%s", r.File, r.FailureLine, r.Failure, r.Timeline)
 					}

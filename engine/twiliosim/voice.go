@@ -465,7 +465,12 @@ func (s *Sim) startGather(c *call, n *node) {
 			s.gatherDone(c)
 			return
 		}
-		// No input: Twilio falls through to the next verb.
+		// No input: Twilio falls through to the next verb, unless
+		// actionOnEmptyResult asks for the action URL anyway.
+		if n.attr("actionOnEmptyResult") == "true" {
+			s.gatherDone(c)
+			return
+		}
 		c.gather = nil
 		s.resume(c, gen)
 	})
