@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,23 @@ type Options struct {
 	Out     io.Writer
 	// Store opens the engine's store for one scenario (default memory).
 	Store func() (store.Store, error)
+	// Faults injects delivery faults into every scenario (the reliability
+	// suite); the scenario must still pass, with the same REST effects.
+	Faults Faults
+}
+
+// Faults are the stand-in's fault injections a run can turn on.
+type Faults struct {
+	// DuplicateWebhooks delivers every webhook twice with the same
+	// I-Twilio-Idempotency-Token.
+	DuplicateWebhooks bool
+	// ShuffleConference holds each step's conference callbacks back and
+	// delivers them in a shuffled order (seeded).
+	ShuffleConference bool
+	Seed              int64
+	// TransientREST answers the first N REST calls of each step with 429
+	// (Retry-After) and 500 alternately.
+	TransientREST int
 }
 
 // Result of one scenario.
@@ -53,6 +71,10 @@ type Result struct {
 	// SpecChecked is true when every REST request was checked against
 	// Twilio's OpenAPI specs.
 	SpecChecked bool
+	// Effects are the REST calls Twilio accepted (2xx), normalised (SIDs,
+	// ports and tokens masked) and sorted: equal across fault runs when
+	// nothing was lost or done twice.
+	Effects []string
 }
 
 // Passed reports success.
@@ -118,8 +140,18 @@ func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res 
 			res.Timeline = h.timeline()
 		}
 	}()
-	for _, st := range sc.Steps {
+	if opts.Faults.DuplicateWebhooks {
+		h.sim.DuplicateWebhooks(func(twiliosim.Webhook) bool { return true }, 1<<30)
+	}
+	for i, st := range sc.Steps {
 		h.step = st
+		if opts.Faults.ShuffleConference {
+			h.sim.HoldConferenceCallbacks()
+		}
+		if n := opts.Faults.TransientREST; n > 0 && st.Kind != "fail_rest" {
+			h.sim.FailREST("", "", 429, (n+1)/2)
+			h.sim.FailREST("", "", 500, n/2)
+		}
 		if err := h.run(st); err != nil {
 			res.Failure, res.FailureLine = fmt.Sprintf("step %s: %s", st.Kind, err), st.Line
 			return res
@@ -128,7 +160,15 @@ func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res 
 			res.Failure, res.FailureLine = fmt.Sprintf("after step %s: %s", st.Kind, err), st.Line
 			return res
 		}
+		if opts.Faults.ShuffleConference {
+			h.sim.ReleaseConferenceCallbacks(twiliosim.Shuffled, opts.Faults.Seed+int64(i))
+			if err := h.settle(); err != nil {
+				res.Failure, res.FailureLine = fmt.Sprintf("after step %s: %s", st.Kind, err), st.Line
+				return res
+			}
+		}
 	}
+	res.Effects = h.effects()
 	res.SpecChecked = h.sim.SpecEnabled()
 	if v := h.sim.Violations(); len(v) > 0 {
 		res.Failure, res.FailureLine = "REST requests that do not conform to Twilio's OpenAPI spec:\n  "+strings.Join(v, "\n  "), sc.Line
@@ -270,7 +310,20 @@ func (h *harness) settle() error {
 			return err
 		}
 		if n == 0 && h.sim.Idle() {
-			return nil
+			if h.opts.Faults.TransientREST == 0 {
+				return nil
+			}
+			// Under injected 429/500s, REST retries wait in the outbox:
+			// let a virtual second pass (well inside ring and reservation
+			// timeouts) until they are sent.
+			pending, err := h.st.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			if pending == 0 {
+				return nil
+			}
+			h.sim.Advance(time.Second)
 		}
 	}
 	return errors.New("the call did not settle after 1000 rounds (a webhook loop?)")
@@ -447,4 +500,29 @@ func FindFiles(paths []string) ([]string, error) {
 
 func isScenario(p string) bool {
 	return strings.HasSuffix(p, ".test.yaml") || strings.HasSuffix(p, ".test.yml")
+}
+
+var (
+	sidPattern  = regexp.MustCompile(`\b(CA|CF|WT|WR|WK|WS|WW|WQ|WA|AC)[0-9a-f]{32}\b`)
+	hostPattern = regexp.MustCompile(`https?://127\.0\.0\.1:[0-9]+`)
+)
+
+// effects lists the REST calls the stand-in accepted, normalised.
+func (h *harness) effects() []string {
+	var out []string
+	for _, r := range h.sim.Requests() {
+		if r.Status < 200 || r.Status > 299 || r.Method == http.MethodGet {
+			continue
+		}
+		keys := sortedKeys(r.Form)
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, k+"="+strings.Join(r.Form[k], ","))
+		}
+		line := r.Method + " " + r.Path + " " + strings.Join(kv, " ")
+		line = hostPattern.ReplaceAllString(sidPattern.ReplaceAllString(line, "$1…"), "http://flowd")
+		out = append(out, line)
+	}
+	sort.Strings(out)
+	return out
 }
