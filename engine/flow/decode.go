@@ -83,7 +83,7 @@ func (d *decoder) decodeFlow(root *yaml.Node, f *Flow) {
 	d.badGuards = map[*Transition]bool{}
 	d.stateKeys = map[string]*yaml.Node{}
 	if jsonKind(root) != jObject {
-		d.add(d.src.wrongType(root, []string{jObject}, "a flow file"))
+		d.add(d.src.wrongType(root, []string{jObject}, whatFile))
 		return
 	}
 	f.Pos = d.src.nodePos(root)
@@ -125,6 +125,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, action string) {
 	seen := map[string]bool{}
 	for _, p := range pairs(n) {
 		fi := si.byKey[p.k.Value]
+		if fi == nil && si.Type == tFlow && strings.HasPrefix(p.k.Value, extensionPrefix) {
+			continue // x-…: a place for anchors, ignored
+		}
 		if fi == nil {
 			d.add(d.src.unknownKey(p.k, noun, si.keys()))
 			continue
@@ -151,7 +154,7 @@ func (d *decoder) what(fi *fieldInfo, noun string) string {
 	if fi.Key == "" {
 		return noun
 	}
-	return fi.Key + " (in " + noun + ")"
+	return fieldWhat(fi.Key, noun)
 }
 
 // decodeValue fills v (a field described by fi) from n. It returns the keys
@@ -196,7 +199,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun
 		out := make([]string, 0, len(rn.Content))
 		for _, c := range rn.Content {
 			if !typeMatches(jsonKind(c), []string{jString}) {
-				d.add(d.src.wrongType(c, []string{jString}, "each item of "+what))
+				d.add(d.src.wrongType(c, []string{jString}, "item of "+what))
 				continue
 			}
 			d.checkString(c, fi, "item of "+what)
@@ -247,7 +250,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun s
 	for _, p := range pairs(n) {
 		key := p.k.Value
 		if fi.keys != nil && !fi.keys.MatchString(key) {
-			d.add(d.src.badPattern(p.k, "name", key, fi.Keys))
+			d.add(d.src.badPattern(p.k, keyNoun(fi.Key), key, fi.Keys))
 			continue
 		}
 		keys = append(keys, key)
@@ -255,7 +258,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun s
 		switch {
 		case et == tTemplate:
 			if !typeMatches(jsonKind(p.v), jsonTypes(et, true)) {
-				d.add(d.src.wrongType(p.v, jsonTypes(et, true), key+" (in "+what+")"))
+				d.add(d.src.wrongType(p.v, jsonTypes(et, true), key+" in "+what))
 				continue
 			}
 			m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(d.template(p.v, true)))

@@ -178,3 +178,9 @@ func (v *refVisitor) roleConst(field, constant ast.Node) {
 	}
 	v.refs = append(v.refs, exprRef{Root: "event", Field: name, Name: s.Value, Off: s.Location().From, RoleConst: true})
 }
+
+// resetExprCache empties the compiled-program cache (benchmarks).
+func resetExprCache() {
+	codeCache.Clear()
+	codeCached.Store(0)
+}

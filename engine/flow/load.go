@@ -40,6 +40,9 @@ func (o LoadOptions) env() map[string]string {
 	return m
 }
 
+// testHook, when set by a test, runs at the start of every Load.
+var testHook func(file string)
+
 // LoadFile reads and loads one flow file. See [Load].
 func LoadFile(path string, opts LoadOptions) (*Flow, Diagnostics) {
 	info, err := os.Stat(path)
@@ -81,6 +84,9 @@ func Load(file string, data []byte, opts LoadOptions) (f *Flow, diags Diagnostic
 				diags.Sort()
 			}
 		}()
+	}
+	if testHook != nil {
+		testHook(file)
 	}
 	src := newSource(file, data)
 	root := parseYAML(src, &diags)

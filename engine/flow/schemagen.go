@@ -25,6 +25,8 @@ func GenerateSchema() []byte {
 		}
 		doc.set(kv.k, kv.v)
 	}
+	doc.set("patternProperties", newObj().set("^"+extensionPrefix, newObj().
+		set("description", "Extension keys (x-…) are ignored: a place to define YAML anchors that states reuse with aliases or merge keys (<<: *anchor).")))
 	g.defineShared()
 	doc.set("definitions", g.defs)
 	var buf bytes.Buffer
@@ -36,6 +38,9 @@ func GenerateSchema() []byte {
 	}
 	return buf.Bytes()
 }
+
+// extensionPrefix starts top-level keys the loader ignores (anchors live there).
+const extensionPrefix = "x-"
 
 // SchemaID is the $id of the generated schema.
 const SchemaID = "https://github.com/flowd/flowd/schema/flow.schema.json"
@@ -231,21 +236,27 @@ func (g *schemaGen) stringRules(o *obj, f *fieldInfo) {
 
 func (g *schemaGen) mapSchema(f *fieldInfo, t reflect.Type) *obj {
 	o := newObj().set("type", "object").set("description", f.Desc)
-	if f.Keys != "" {
-		o.set("propertyNames", newObj().set("pattern", f.Keys))
-	}
+	var value *obj
 	et := t.Elem()
 	switch {
 	case et == tTemplate:
-		o.set("additionalProperties", newObj().set("type", typeValue(jsonTypes(et, true))).
-			set("description", "A value: text (which may interpolate ${{ … }}), a number or a boolean."))
+		value = newObj().set("type", typeValue(jsonTypes(et, true))).
+			set("description", "A value: text (which may interpolate ${{ … }}), a number or a boolean.")
 	case et == tTransits:
-		o.set("additionalProperties", ref("handler", ""))
+		value = ref("handler", "")
 	case et.Kind() == reflect.Pointer:
-		name := sharedDefs[et.Elem()]
-		o.set("additionalProperties", ref(name, ""))
+		value = ref(sharedDefs[et.Elem()], "")
 	default:
 		panic("flow: no schema for map of " + et.String())
+	}
+	// Key rules are written as patternProperties rather than propertyNames:
+	// editors complete values under them, and a bad key is reported at the
+	// key.
+	if f.Keys != "" {
+		o.set("patternProperties", newObj().set(f.Keys, value))
+		o.set("additionalProperties", false)
+	} else {
+		o.set("additionalProperties", value)
 	}
 	return o
 }

@@ -21,10 +21,15 @@ var typePhrase = map[string]string{
 	jArray:  "a list",
 }
 
+var typeOrder = []string{jString, jInt, jNumber, jBool, jObject, jArray, jNull}
+
 func phraseTypes(want []string) string {
 	var ps []string
 	seen := map[string]bool{}
-	for _, w := range want {
+	for _, w := range typeOrder {
+		if !contains(want, w) {
+			continue
+		}
 		p := typePhrase[w]
 		if p == "" {
 			p = w
@@ -63,6 +68,8 @@ func (src *source) wrongType(n *yaml.Node, want []string, what string) Diagnosti
 		msg += fmt.Sprintf(`: YAML reads +%s as an integer; quote phone numbers ("%s")`, strings.TrimPrefix(rn.Value, "+"), rn.Value)
 	} else if (got == jInt || got == jNumber || got == jBool) && contains(want, jString) {
 		msg += fmt.Sprintf(`; quote it if you mean the text ("%s")`, rn.Value)
+	} else if got == jNull && what == whatFile {
+		msg = "the file is empty: a flow needs at least flow:, initial: and states:"
 	} else if got == jNull && len(want) > 0 {
 		msg += " (is a value missing after the colon?)"
 	}
@@ -104,6 +111,30 @@ func patternHint(pattern string) string {
 		return "a name of letters, digits, _ and - that does not start with -"
 	}
 	return "a string matching " + pattern
+}
+
+// whatFile names the whole document in messages.
+const whatFile = "a flow file"
+
+// keyNoun names the keys of a map field, for messages about bad names.
+func keyNoun(key string) string {
+	switch key {
+	case "states":
+		return "state name"
+	case "commands":
+		return "command name"
+	case "params":
+		return "parameter name"
+	}
+	return "variable name"
+}
+
+// fieldWhat names a struct field's value in messages.
+func fieldWhat(key, noun string) string {
+	if noun == "flow" {
+		return key
+	}
+	return key + " (in " + noun + ")"
 }
 
 func (src *source) badPattern(n *yaml.Node, what string, value, pattern string) Diagnostic {

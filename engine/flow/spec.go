@@ -51,6 +51,7 @@ type structInfo struct {
 	Type   reflect.Type
 	Fields []*fieldInfo // YAML fields, in declaration order
 	byKey  map[string]*fieldInfo
+	req    []string   // required keys
 	scalar *fieldInfo // the field the short form fills, if any
 	inline *fieldInfo // SetAction: the struct is this map
 	// Loader-filled fields.
@@ -118,6 +119,9 @@ func infoOf(t reflect.Type) *structInfo {
 		}
 		si.Fields = append(si.Fields, fi)
 		si.byKey[fi.Key] = fi
+		if fi.Required {
+			si.req = append(si.req, fi.Key)
+		}
 		if of, ok := orderFieldNames[sf.Name]; ok {
 			if osf, ok := t.FieldByName(of); ok {
 				si.orderField[i] = osf.Index[0]
@@ -143,15 +147,7 @@ func (si *structInfo) keys() []string {
 	return out
 }
 
-func (si *structInfo) required() []string {
-	var out []string
-	for _, f := range si.Fields {
-		if f.Required {
-			out = append(out, f.Key)
-		}
-	}
-	return out
-}
+func (si *structInfo) required() []string { return si.req }
 
 // bareAllowed reports whether an action may be written as its bare name
 // (`- accept`, `- hangup`): it has no required parameter.
@@ -159,6 +155,15 @@ func bareAllowed(spec ActionSpec) bool {
 	si := infoOf(reflect.TypeOf(spec.New()).Elem())
 	return si.inline == nil && len(si.required()) == 0
 }
+
+// actionInfos caches each action's parameter struct info.
+var actionInfos = func() map[string]*structInfo {
+	m := map[string]*structInfo{}
+	for _, a := range Actions {
+		m[a.Name] = infoOf(reflect.TypeOf(a.New()).Elem())
+	}
+	return m
+}()
 
 // JSON types, as JSON Schema names them.
 const (
@@ -174,34 +179,46 @@ const (
 
 // jsonTypes returns the JSON types a Go field type accepts. inMap is true for
 // the values of a map (templates there may also be numbers or booleans).
+var (
+	typesString  = []string{jString}
+	typesScalar  = []string{jString, jNumber, jBool}
+	typesExpr    = []string{jString, jBool}
+	typesInt     = []string{jInt}
+	typesBool    = []string{jBool}
+	typesObject  = []string{jObject}
+	typesArray   = []string{jArray}
+	typesHandler = []string{jObject, jArray}
+	typesNoValue = []string(nil)
+)
+
 func jsonTypes(t reflect.Type, inMap bool) []string {
 	switch t {
 	case tTemplate:
 		if inMap {
-			return []string{jString, jNumber, jBool}
+			return typesScalar
 		}
-		return []string{jString}
+		return typesString
 	case tExpr:
-		return []string{jString, jBool}
+		return typesExpr
 	}
 	switch t.Kind() {
 	case reflect.String:
-		return []string{jString}
+		return typesString
 	case reflect.Int, reflect.Int64:
-		return []string{jInt}
+		return typesInt
 	case reflect.Bool:
-		return []string{jBool}
+		return typesBool
 	case reflect.Pointer:
 		if t.Elem().Kind() == reflect.Bool {
-			return []string{jBool}
+			return typesBool
 		}
-		return []string{jObject}
+		return typesObject
 	case reflect.Slice:
-		return []string{jArray}
+		return typesArray
 	case reflect.Map, reflect.Struct:
-		return []string{jObject}
+		return typesObject
 	}
-	return nil
+	return typesNoValue
 }
 
 // typeMatches reports whether a YAML node kind (as a JSON type) is one of want.

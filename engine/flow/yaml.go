@@ -388,7 +388,9 @@ func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
 	}
 	root := doc.Content[0]
 	w := &safetyWalker{src: src, diags: diags, seen: map[*yaml.Node]bool{}}
-	if !w.walk(root, 1) {
+	if !w.walk(root, 1) || w.dups > 0 {
+		// After a duplicate key, which value counts is a guess: stop here
+		// rather than report what follows from the guess.
 		return nil
 	}
 	return root
@@ -402,6 +404,7 @@ type safetyWalker struct {
 	count int
 	seen  map[*yaml.Node]bool
 	fail  bool
+	dups  int
 }
 
 func (w *safetyWalker) walk(n *yaml.Node, depth int) bool {
@@ -436,6 +439,7 @@ func (w *safetyWalker) walk(n *yaml.Node, depth int) bool {
 				if prev, ok := first[k.Value]; ok {
 					*w.diags = append(*w.diags, diag(w.src.nodePos(k), CodeDuplicateKey,
 						"key %q is already defined at line %d; YAML would keep only one of them", k.Value, prev.Line))
+					w.dups++
 					continue
 				}
 				first[k.Value] = k
