@@ -65,6 +65,10 @@ type CommandStep struct {
 	Params map[string]any `yaml:"params"`
 	// ExpectStatus is the HTTP status the command must get (default 200).
 	ExpectStatus int `yaml:"expect_status"`
+	// Times sends that many copies at once; exactly ExpectOK of them must
+	// succeed and the rest get 409.
+	Times    int `yaml:"times"`
+	ExpectOK int `yaml:"expect_ok"`
 }
 
 // AvailableStep changes a worker's availability.

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -37,8 +38,13 @@ type Options struct {
 	// Verbose prints every scenario's timeline.
 	Verbose bool
 	Out     io.Writer
-	// Store opens the engine's store for one scenario (default memory).
-	Store func() (store.Store, error)
+	// StoreDSN gives the store of one scenario (default "memory:"), and a
+	// cleanup run after it. Every replica opens it.
+	StoreDSN func() (dsn string, cleanup func(), err error)
+	// Replicas is how many flowd servers share the store, behind a
+	// round-robin (default 1; more than one needs a shared store such as
+	// PostgreSQL).
+	Replicas int
 	// Faults injects delivery faults into every scenario (the reliability
 	// suite); the scenario must still pass, with the same REST effects.
 	Faults Faults
@@ -106,16 +112,20 @@ type failure struct {
 func (f *failure) Error() string { return f.msg }
 
 type harness struct {
-	ctx   context.Context
-	file  *File
-	opts  Options
-	sim   *twiliosim.Sim
-	eng   *engine.Engine
-	st    store.Store
-	flow  *flow.Flow
-	flowd *httptest.Server
-	simS  *httptest.Server
-	api   *http.Client
+	ctx     context.Context
+	file    *File
+	opts    Options
+	sim     *twiliosim.Sim
+	eng     *engine.Engine   // replica 0: views and history
+	engs    []*engine.Engine // every replica
+	st      store.Store
+	sts     []store.Store
+	flow    *flow.Flow
+	rr      atomic.Uint64 // round-robin over replicas
+	cleanup func()
+	flowd   *httptest.Server
+	simS    *httptest.Server
+	api     *http.Client
 
 	caller  string // the customer's address
 	session string // the call's session (its CallSid)
@@ -235,41 +245,49 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 		return nil, fmt.Errorf("no flow named %q in %s", f.Flow, strings.Join(opts.FlowPaths, ", "))
 	}
 
-	var handler http.Handler
-	var once sync.Once
+	replicas := max(opts.Replicas, 1)
+	handlers := make([]http.Handler, replicas)
 	ready := make(chan struct{})
 	h.flowd = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-ready
-		handler.ServeHTTP(w, r)
+		handlers[h.rr.Add(1)%uint64(len(handlers))].ServeHTTP(w, r)
 	}))
-	openStore := opts.Store
-	if openStore == nil {
-		openStore = func() (store.Store, error) { return store.NewMemory(), nil }
-	}
-	st, err := openStore()
-	if err != nil {
-		h.close()
-		return nil, err
-	}
-	h.st = st
-	tw, err := twilio.NewClient(twilio.Config{AccountSid: sim.AccountSid(), AuthToken: "scenario", BaseURL: h.simS.URL})
-	if err != nil {
-		h.close()
-		return nil, err
+	dsn := "memory:"
+	if opts.StoreDSN != nil {
+		var err error
+		if dsn, h.cleanup, err = opts.StoreDSN(); err != nil {
+			h.close()
+			return nil, err
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.eng, err = engine.New(engine.Config{Store: st, Twilio: tw, PublicURL: h.flowd.URL, Clock: sim, Logger: logger, Owner: "scenario"}, set)
-	if err != nil {
-		h.close()
-		return nil, err
+	for i := 0; i < replicas; i++ {
+		st, err := store.Open(ctx, dsn)
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		h.sts = append(h.sts, st)
+		tw, err := twilio.NewClient(twilio.Config{AccountSid: sim.AccountSid(), AuthToken: "scenario", BaseURL: h.simS.URL})
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		eng, err := engine.New(engine.Config{Store: st, Twilio: tw, PublicURL: h.flowd.URL, Clock: sim, Logger: logger, Owner: fmt.Sprintf("replica-%d", i)}, set)
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		srv, err := server.New(server.Options{Engine: eng, Store: st, PublicURL: h.flowd.URL, AuthToken: simToken, Logger: logger})
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		h.engs = append(h.engs, eng)
+		handlers[i] = srv.Handler()
 	}
-	srv, err := server.New(server.Options{Engine: h.eng, Store: st, PublicURL: h.flowd.URL, AuthToken: simToken, Logger: logger})
-	if err != nil {
-		h.close()
-		return nil, err
-	}
-	handler = srv.Handler()
-	once.Do(func() { close(ready) })
+	h.eng, h.st = h.engs[0], h.sts[0]
+	close(ready)
 
 	for _, n := range h.flow.Numbers {
 		sim.AddNumber(n, h.flowd.URL+engine.PathVoice)
@@ -291,8 +309,11 @@ func (h *harness) close() {
 	if h.simS != nil {
 		h.simS.Close()
 	}
-	if h.st != nil {
-		h.st.Close()
+	for _, st := range h.sts {
+		st.Close()
+	}
+	if h.cleanup != nil {
+		h.cleanup()
 	}
 }
 
@@ -305,11 +326,25 @@ func (h *harness) settle() error {
 		if err := h.sim.WaitIdle(ctx); err != nil {
 			return fmt.Errorf("the stand-in did not settle: %w", err)
 		}
-		n, err := h.eng.DispatchOnce(ctx)
-		if err != nil {
+		// Replicas dispatch at the same time, as they would in production:
+		// the store hands each outbox item to one of them.
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		errs := make([]error, len(h.engs))
+		for i, eng := range h.engs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k, err := eng.DispatchOnce(ctx)
+				n.Add(int64(k))
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		if n == 0 && h.sim.Idle() {
+		if n.Load() == 0 && h.sim.Idle() {
 			if h.opts.Faults.TransientREST == 0 {
 				return nil
 			}
@@ -397,20 +432,59 @@ func (h *harness) command(c *CommandStep) error {
 		params = map[string]any{}
 	}
 	body, _ := json.Marshal(params)
-	req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.flowd.URL+"/v1/tasks/"+key+"/commands/"+c.Name, strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.api.Do(req)
+	send := func() (int, string, error) {
+		req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.flowd.URL+"/v1/tasks/"+key+"/commands/"+c.Name, strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := h.api.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b)), nil
+	}
+	if c.Times > 1 {
+		// An agent double-clicking, or two desktops at once: the copies race
+		// through every replica.
+		codes := make([]int, c.Times)
+		errs := make([]error, c.Times)
+		var wg sync.WaitGroup
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _, errs[i] = send()
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		ok := 0
+		for _, code := range codes {
+			switch code {
+			case http.StatusOK:
+				ok++
+			case http.StatusConflict:
+			default:
+				return fmt.Errorf("command %s answered %d to one of %d concurrent copies", c.Name, code, c.Times)
+			}
+		}
+		if ok != c.ExpectOK {
+			return fmt.Errorf("%d concurrent %s commands: %d succeeded, want %d (the others 409)", c.Times, c.Name, ok, c.ExpectOK)
+		}
+		return nil
+	}
+	code, b, err := send()
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	want := c.ExpectStatus
 	if want == 0 {
 		want = http.StatusOK
 	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("command %s answered %d, want %d: %s", c.Name, resp.StatusCode, want, strings.TrimSpace(string(b)))
+	if code != want {
+		return fmt.Errorf("command %s answered %d, want %d: %s", c.Name, code, want, b)
 	}
 	return nil
 }
