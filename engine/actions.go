@@ -32,19 +32,13 @@ var conferenceEvents = []string{"start", "end", "join", "leave", "mute", "hold",
 // instructionConferenceEvents: the conference instruction documents fewer.
 var instructionConferenceEvents = twilio.EventList{"start", "end", "join", "leave", "mute", "hold"}
 
-// actionError records an action that could not run; the rest of the list
-// still runs, so one bad template does not strand a caller.
-func (r *run) actionError(a *flow.Action, err error) {
-	r.note("action.error", map[string]any{"action": a.Kind, "line": a.Pos.Line, "error": err.Error()})
-}
-
 func (r *run) runActions(list []*flow.Action, where string) {
 	for _, a := range list {
 		if err := r.runAction(a); err != nil {
-			r.actionError(a, err)
+			r.rec.Actions = append(r.rec.Actions, actionRecord{Action: a.Kind, Where: where, Line: a.Pos.Line, Error: err.Error()})
 			continue
 		}
-		r.note("action", map[string]any{"action": a.Kind, "where": where, "line": a.Pos.Line})
+		r.rec.Actions = append(r.rec.Actions, actionRecord{Action: a.Kind, Where: where, Line: a.Pos.Line})
 	}
 }
 

@@ -67,11 +67,50 @@ type Engine struct {
 	locks keyedMutex
 	wake  chan struct{}
 
+	// cache keeps the decoded facts of sessions this replica saved last,
+	// by ID, so the next event skips decoding them. An entry is used only
+	// when its version is the stored one (another replica may have written
+	// since), only under the session's lock, and dropped on any error.
+	cacheMu sync.Mutex
+	cache   map[string]cachedSession
+
 	stats Stats
 }
 
 // Stats are the engine's counters (exported as Prometheus metrics by the
 // server).
+type cachedSession struct {
+	version int64
+	d       *sessionData
+}
+
+func (e *Engine) cached(id string, version int64) *sessionData {
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	c, ok := e.cache[id]
+	if !ok {
+		return nil
+	}
+	delete(e.cache, id) // the run owns it now; it comes back on commit
+	if c.version != version {
+		return nil
+	}
+	return c.d
+}
+
+func (e *Engine) keep(id string, version int64, d *sessionData, final bool) {
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	if final {
+		delete(e.cache, id)
+		return
+	}
+	if e.cache == nil {
+		e.cache = map[string]cachedSession{}
+	}
+	e.cache[id] = cachedSession{version: version, d: d}
+}
+
 type Stats struct {
 	Events, Transitions, Unhandled, Stale, Duplicates atomic.Int64
 	CommandsRejected                                  atomic.Int64
@@ -269,13 +308,15 @@ func (e *Engine) handleOnce(ctx context.Context, id string, isNew bool, ev Event
 		if fl == nil {
 			return Reply{}, fmt.Errorf("session %s runs flow %q, which is not loaded", id, sess.Flow)
 		}
-		if d, err = decodeSessionData(sess.Data); err != nil {
-			return Reply{}, fmt.Errorf("session %s: %w", id, err)
+		if d = e.cached(id, sess.Version); d == nil {
+			if d, err = decodeSessionData(sess.Data); err != nil {
+				return Reply{}, fmt.Errorf("session %s: %w", id, err)
+			}
 		}
 	}
 	r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &ev, now: e.clock.Now()}
 	if !pinned {
-		r.note("revision", map[string]any{"warning": "the session's flow revision is no longer loaded; running the current one", "pinned": sess.Revision, "running": fl.Revision})
+		r.warn("the session's flow revision %.12s is no longer loaded; running %.12s", sess.Revision, fl.Revision)
 		sess.Revision = fl.Revision
 	}
 	if isNew {

@@ -29,9 +29,57 @@ type run struct {
 	twiml       []twilio.Verb
 	instruction *twilio.Instruction
 	ops         []outboxOp
-	history     []store.HistoryEntry
-	aliases     []string
+	rec         record
 	replyKind   ReplyKind
+}
+
+// record is the history entry one event leaves: what arrived, which guards
+// were tried, the transition, every action and the reply — the execution
+// log an admin reads when a call went wrong. One entry per event keeps the
+// commit small.
+type record struct {
+	Event     string         `json:"event"`
+	Source    Source         `json:"source"`
+	Fields    map[string]any `json:"fields,omitempty"`
+	Params    map[string]any `json:"params,omitempty"`
+	Sequence  int64          `json:"sequence,omitempty"`
+	Stale     string         `json:"stale,omitempty"`
+	Guards    []guardRecord  `json:"guards,omitempty"`
+	From      string         `json:"from,omitempty"`
+	To        string         `json:"to,omitempty"`
+	Internal  bool           `json:"internal,omitempty"`
+	Line      int            `json:"line,omitempty"`
+	Unhandled bool           `json:"unhandled,omitempty"`
+	Actions   []actionRecord `json:"actions,omitempty"`
+	Reply     string         `json:"reply,omitempty"`
+	Warnings  []string       `json:"warnings,omitempty"`
+}
+
+type guardRecord struct {
+	If     string `json:"if"`
+	Line   int    `json:"line"`
+	Result bool   `json:"result"`
+	Error  string `json:"error,omitempty"`
+}
+
+type actionRecord struct {
+	Action string `json:"action"`
+	Where  string `json:"where"`
+	Line   int    `json:"line"`
+	Error  string `json:"error,omitempty"`
+}
+
+// kind names the history entry by what the event did.
+func (rec *record) kind() string {
+	switch {
+	case rec.Stale != "":
+		return "stale"
+	case rec.Unhandled:
+		return "unhandled"
+	case rec.To != "" && !rec.Internal:
+		return "transition"
+	}
+	return "event"
 }
 
 // outboxOp is an outbox item's payload: the REST call and why it was made.
@@ -42,12 +90,8 @@ type outboxOp struct {
 	Seq    int       `json:"seq"`
 }
 
-func (r *run) note(kind string, data any) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
-	}
-	r.history = append(r.history, store.HistoryEntry{At: r.now, Kind: kind, Data: b})
+func (r *run) warn(format string, args ...any) {
+	r.rec.Warnings = append(r.rec.Warnings, fmt.Sprintf(format, args...))
 }
 
 func (r *run) initVars() {
@@ -55,7 +99,7 @@ func (r *run) initVars() {
 	for _, name := range sortedKeys(r.fl.Vars) {
 		v, err := r.fl.Vars[name].Value(env)
 		if err != nil {
-			r.note("action.error", map[string]any{"action": "vars", "var": name, "error": err.Error()})
+			r.rec.Actions = append(r.rec.Actions, actionRecord{Action: "vars", Where: name, Error: err.Error()})
 			continue
 		}
 		r.d.Vars[name] = v
@@ -98,10 +142,11 @@ func (r *run) execute(ctx context.Context) error {
 		r.replyKind = ReplyState
 	}
 	stale := r.applyFacts()
-	r.note("event", map[string]any{"name": ev.Name, "source": ev.Source, "fields": ev.Fields, "params": ev.Params, "sequence": ev.SequenceNumber})
+	r.rec.Event, r.rec.Source, r.rec.Fields, r.rec.Params, r.rec.Sequence = ev.Name, ev.Source, ev.Fields, ev.Params, ev.SequenceNumber
+	r.rec.From = r.sess.State
 	if stale != "" {
 		r.e.stats.Stale.Add(1)
-		r.note("stale", map[string]any{"event": ev.Name, "reason": stale})
+		r.rec.Stale = stale
 		return nil
 	}
 	isNew := r.sess.Version == 0
@@ -132,11 +177,11 @@ func (r *run) execute(ctx context.Context) error {
 	for i, t := range ts {
 		ok, err := t.If.Bool(env)
 		if t.If != nil {
-			entry := map[string]any{"event": ev.Name, "transition": i, "if": t.If.Source, "result": ok, "line": t.Pos.Line}
+			g := guardRecord{If: t.If.Source, Line: t.Pos.Line, Result: ok}
 			if err != nil {
-				entry["error"] = err.Error()
+				g.Error = err.Error()
 			}
-			r.note("guard", entry)
+			r.rec.Guards = append(r.rec.Guards, g)
 		}
 		if ok {
 			chosen = i
@@ -153,7 +198,7 @@ func (r *run) execute(ctx context.Context) error {
 			return &CommandError{Command: ev.Name, State: r.sess.State, Allowed: r.allowedCommands(state), Reason: reason}
 		}
 		r.e.stats.Unhandled.Add(1)
-		r.note("unhandled", map[string]any{"event": ev.Name, "state": r.sess.State})
+		r.rec.Unhandled = true
 		return nil
 	}
 	return r.fire(ctx, state, ts, chosen)
@@ -165,12 +210,12 @@ func (r *run) fire(ctx context.Context, state *flow.State, ts []*flow.Transition
 	t := ts[i]
 	from := state.Name
 	if t.To == "" {
-		r.note("transition", map[string]any{"event": r.ev.Name, "from": from, "to": from, "internal": true, "line": t.Pos.Line})
+		r.rec.To, r.rec.Internal, r.rec.Line = from, true, t.Pos.Line
 		r.runActions(t.Do, "do")
 		return nil
 	}
 	r.e.stats.Transitions.Add(1)
-	r.note("transition", map[string]any{"event": r.ev.Name, "from": from, "to": t.To, "line": t.Pos.Line})
+	r.rec.To, r.rec.Line = t.To, t.Pos.Line
 	if t.To == from {
 		// A self-transition is external: exit and entry run (looplab/fsm
 		// would refuse it as "no transition").
@@ -258,8 +303,12 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		}
 		reply.Body = b
 	}
-	if len(reply.Body) > 0 {
-		r.note("reply", map[string]any{"kind": reply.Kind, "body": string(reply.Body)})
+	if len(reply.Body) > 0 && reply.Kind != ReplyState {
+		r.rec.Reply = string(reply.Body)
+	}
+	hist, err := json.Marshal(&r.rec)
+	if err != nil {
+		return Reply{}, err
 	}
 
 	data, err := json.Marshal(r.d)
@@ -268,7 +317,8 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 	}
 	r.sess.Data = data
 	r.sess.UpdatedAt = r.now
-	c := store.Commit{Session: *r.sess, History: r.history, IdempotencyKey: r.ev.IdempotencyKey}
+	c := store.Commit{Session: *r.sess, IdempotencyKey: r.ev.IdempotencyKey,
+		History: []store.HistoryEntry{{At: r.now, Kind: r.rec.kind(), Data: hist}}}
 	c.Aliases = r.aliasList()
 	for _, op := range r.ops {
 		b, err := json.Marshal(op)
@@ -285,9 +335,11 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		}
 		c.Reply = rb
 	}
-	if _, err := r.e.cfg.Store.Commit(ctx, c); err != nil {
+	version, err := r.e.cfg.Store.Commit(ctx, c)
+	if err != nil {
 		return Reply{}, err
 	}
+	r.e.keep(r.sess.ID, version, r.d, r.sess.Final)
 	return reply, nil
 }
 
