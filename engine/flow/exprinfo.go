@@ -97,7 +97,7 @@ func doCompile(code string, asBool bool) (out *compiled) {
 		out.err = toExprError(err)
 		return out
 	}
-	out.refs = analyze(tree.Node)
+	out.refs = analyze(tree.Node, code)
 	if _, err := new(checker.Checker).PatchAndCheck(tree, cfg); err != nil {
 		out.err = toExprError(err)
 		return out
@@ -124,9 +124,22 @@ var refRoots = map[string]bool{"participants": true, "vars": true, "env": true, 
 
 type refVisitor struct{ refs []exprRef }
 
-func analyze(n ast.Node) []exprRef {
+func analyze(n ast.Node, code string) []exprRef {
 	v := &refVisitor{}
 	ast.Walk(&n, v)
+	// A string constant's location is its opening quote: point inside.
+	var runes []rune
+	for i, r := range v.refs {
+		if r.Name == "" {
+			continue
+		}
+		if runes == nil {
+			runes = []rune(code)
+		}
+		if r.Off < len(runes) && (runes[r.Off] == '"' || runes[r.Off] == '\'' || runes[r.Off] == '`') {
+			v.refs[i].Off++
+		}
+	}
 	return v.refs
 }
 

@@ -512,13 +512,7 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 	}
 	text := src.line(line)
 	col := 1
-	if strings.Contains(msg, "tab character") {
-		if i := strings.IndexByte(text, '\t'); i >= 0 {
-			col = utf8.RuneCountInString(text[:i]) + 1
-		}
-	} else {
-		col = utf8.RuneCountInString(text[:len(text)-len(strings.TrimLeft(text, " \t"))]) + 1
-	}
+	col = utf8.RuneCountInString(text[:len(text)-len(strings.TrimLeft(text, " "))]) + 1
 	return src.pos(line, col), msg
 }
 
