@@ -23,8 +23,8 @@ func TestGraphGolden(t *testing.T) {
 
 func TestMermaidEscapes(t *testing.T) {
 	for in, want := range map[string]string{
-		`event.role == "agent"`:    `event.role == #quot;agent#quot;`,
-		"a;b #c <d> {e}: f":        "a#59;b #35;c #lt;d#gt; #123;e#125;#58; f",
+		`event.role == "agent"`:   `event.role == #quot;agent#quot;`,
+		"a;b #c <d> {e}: f":       "a#59;b #35;c #lt;d#gt; #123;e#125;#58; f",
 		"multi\n   line\tguard  ": "multi line guard",
 	} {
 		if got := mermaidText(in); got != want {
