@@ -56,10 +56,12 @@ func (v *validator) run() {
 	v.checkRoles()
 	v.checkExprs()
 	v.checkCommands()
-	// The topology checks would only echo an unknown initial or target
-	// state; they wait until those are fixed.
-	if !v.hasCode(CodeUnknownInitial, CodeUnknownState) {
-		v.checkGraph()
+	if f.States[f.Initial] != nil {
+		// Reachability would only echo an unknown target state: it waits
+		// until those are fixed.
+		if !v.hasCode(CodeUnknownState) {
+			v.checkGraph()
+		}
 		v.checkContexts()
 		v.checkConference()
 		v.checkHold()

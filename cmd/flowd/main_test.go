@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	validDir   = "../../testdata/flows/valid"
+	invalidDir = "../../testdata/flows/invalid"
+)
+
+// runCmd runs flowd with args, a test environment and GITHUB_ACTIONS as given.
+func runCmd(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	oldEnviron, oldGetenv := environ, getenv
+	defer func() { environ, getenv = oldEnviron, oldGetenv }()
+	environ = func() map[string]string { return env }
+	getenv = func(k string) string { return env[k] }
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+var testEnv = map[string]string{"TEST_WORKFLOW_SID": "WW0123"}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/flowd -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test ./cmd/flowd -update if right)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestValidateFormats(t *testing.T) {
+	for _, format := range []string{"text", "json", "github"} {
+		t.Run(format, func(t *testing.T) {
+			code, out, errOut := runCmd(t, testEnv, "validate", "--format", format, validDir, invalidDir)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stderr %s", code, errOut)
+			}
+			golden(t, "validate."+format, out)
+			if format == "json" {
+				var v []map[string]any
+				if err := json.Unmarshal([]byte(out), &v); err != nil || len(v) == 0 {
+					t.Errorf("not a JSON array: %v", err)
+				}
+				if !strings.Contains(errOut, "errors") {
+					t.Errorf("json summary belongs on stderr, got %q", errOut)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateClean(t *testing.T) {
+	code, out, _ := runCmd(t, testEnv, "validate", validDir)
+	if code != 0 || out != "2 flows OK\n" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	code, out, _ = runCmd(t, testEnv, "validate", "--format", "json", validDir)
+	if code != 0 || out != "[]\n" {
+		t.Errorf("json: exit %d, output %q", code, out)
+	}
+}
+
+func TestValidateWarningsAndStrict(t *testing.T) {
+	// Without TEST_WORKFLOW_SID: an env-unset warning, still exit 0.
+	code, out, _ := runCmd(t, map[string]string{}, "validate", validDir)
+	if code != 0 || !strings.Contains(out, "warning[env-unset]") || !strings.HasSuffix(out, "0 errors, 1 warning in 1 file\n") {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	// --strict, after the path: warnings fail.
+	code, _, _ = runCmd(t, map[string]string{}, "validate", validDir, "--strict")
+	if code != 1 {
+		t.Errorf("--strict: exit %d, want 1", code)
+	}
+}
+
+func TestValidateGitHubActionsDefault(t *testing.T) {
+	env := map[string]string{"GITHUB_ACTIONS": "true"}
+	code, out, _ := runCmd(t, env, "validate", validDir)
+	if code != 0 || !strings.HasPrefix(out, "::warning file=../../testdata/flows/valid/queue.yaml,line=5,col=21,title=env-unset::") {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	_, out, _ = runCmd(t, env, "validate", "--format", "text", validDir)
+	if strings.HasPrefix(out, "::") {
+		t.Errorf("--format text must win over GITHUB_ACTIONS: %q", out)
+	}
+}
+
+func TestValidateUsageAndIO(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"unknown flag", []string{"validate", "--nope"}, 2},
+		{"unknown format", []string{"validate", "--format", "xml", validDir}, 2},
+		{"missing file", []string{"validate", "no/such/dir"}, 2},
+		{"glob matching nothing", []string{"validate", "../../testdata/flows/*.json"}, 2},
+		{"default flows/ missing here", []string{"validate"}, 2},
+		{"help", []string{"validate", "-h"}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if code, _, _ := runCmd(t, testEnv, c.args...); code != c.code {
+				t.Errorf("exit %d, want %d", code, c.code)
+			}
+		})
+	}
+}
+
+func TestGitHubEscaping(t *testing.T) {
+	d := flow.Diagnostic{Pos: flow.Pos{File: "a,b:c%.yaml", Line: 3, Col: 4}, Severity: flow.SeverityError, Code: "unknown-key",
+		Message: "100% wrong,\r\nreally: yes"}
+	want := "::error file=a%2Cb%3Ac%25.yaml,line=3,col=4,title=unknown-key::100%25 wrong,%0D%0Areally: yes"
+	if got := githubAnnotation(d); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestGraph(t *testing.T) {
+	code, out, _ := runCmd(t, testEnv, "graph", validDir+"/queue.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	golden(t, "graph.mmd", out)
+	code, out, _ = runCmd(t, testEnv, "graph", validDir+"/queue.yaml", "--format", "dot")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	golden(t, "graph.dot", out)
+	if code, _, errOut := runCmd(t, testEnv, "graph", invalidDir+"/typos.yaml"); code != 1 || !strings.Contains(errOut, "unknown-key") {
+		t.Errorf("invalid flow: exit %d, stderr %q", code, errOut)
+	}
+	for _, args := range [][]string{{"graph"}, {"graph", "a.yaml", "b.yaml"}, {"graph", "--format", "png", "a.yaml"}, {"graph", "missing.yaml"}} {
+		if code, _, _ := runCmd(t, testEnv, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestSchemaCommand(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "schema")
+	if code != 0 || out != string(schema.Flow) {
+		t.Errorf("exit %d; output is not the embedded schema", code)
+	}
+	if code, _, _ := runCmd(t, nil, "schema", "extra"); code != 2 {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "flowd ") {
+		t.Errorf("exit %d, %q", code, out)
+	}
+	info := func(v string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) { return &debug.BuildInfo{Main: debug.Module{Version: v}}, true }
+	}
+	if v := version(info("v1.2.3")); v != "v1.2.3" {
+		t.Errorf("version = %q", v)
+	}
+	if v := version(info("(devel)")); v != "devel" {
+		t.Errorf("version = %q", v)
+	}
+	if v := version(func() (*debug.BuildInfo, bool) { return nil, false }); v != "devel" {
+		t.Errorf("version = %q", v)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	if code, _, errOut := runCmd(t, nil); code != 2 || !strings.Contains(errOut, "Usage: flowd") {
+		t.Errorf("no args: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown: %d %q", code, errOut)
+	}
+	code, out, _ := runCmd(t, nil, "help")
+	if code != 0 {
+		t.Errorf("help: %d", code)
+	}
+	for name := range commands {
+		if !strings.Contains(out, "  "+name) {
+			t.Errorf("help does not list %s", name)
+		}
+	}
+}
