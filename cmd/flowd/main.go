@@ -25,6 +25,7 @@ var commands = map[string]command{
 	"graph":    {summary: "draw a flow as a Mermaid or Graphviz diagram", run: runGraph},
 	"schema":   {summary: "print the JSON Schema of flow files", run: runSchema},
 	"serve":    {summary: "serve Twilio webhooks and the /v1 API (docs/serve.md)", run: runServe},
+	"sim":      {summary: "run the Twilio stand-in alone, to try flows without a Twilio account", run: runSim},
 	"test":     {summary: "run flow scenarios (*.test.yaml) against the Twilio stand-in", run: runTest},
 	"version":  {summary: "print flowd's version", run: runVersion},
 }
