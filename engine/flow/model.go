@@ -106,8 +106,12 @@ type Transition struct {
 }
 
 // Handlers returns the transitions for event in state s: the state's own,
-// or else the flow-level handlers.
+// or else the flow-level handlers. A final state has none: no transition
+// leaves it, flow-level ones included.
 func (f *Flow) Handlers(s *State, event string) []*Transition {
+	if s.Final {
+		return nil
+	}
 	if ts, ok := s.On[event]; ok {
 		return ts
 	}
@@ -115,8 +119,11 @@ func (f *Flow) Handlers(s *State, event string) []*Transition {
 }
 
 // Events returns the sorted names of the events state s reacts to
-// (its own and the flow-level ones).
+// (its own and the flow-level ones; none for a final state).
 func (f *Flow) Events(s *State) []string {
+	if s.Final {
+		return nil
+	}
 	seen := map[string]bool{}
 	for e := range s.On {
 		seen[e] = true
