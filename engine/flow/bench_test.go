@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // genFlow writes a flow of n states: an IVR-like chain where every state has
@@ -88,4 +90,19 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkYAMLParse100x50 is the floor under BenchmarkValidate100x50: only
+// yaml.v3 parsing the same 100 files into node trees.
+func BenchmarkYAMLParse100x50(b *testing.B) {
+	flows := genFlows()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, data := range flows {
+			var n yaml.Node
+			if err := yaml.Unmarshal(data, &n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

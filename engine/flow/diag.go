@@ -23,6 +23,9 @@ type Diagnostic struct {
 }
 
 func (d Diagnostic) String() string {
+	if d.Pos.Line == 0 { // about the file as a whole (it cannot be read)
+		return fmt.Sprintf("%s: %s[%s]: %s", d.Pos.File, d.Severity, d.Code, d.Message)
+	}
 	return fmt.Sprintf("%s:%d:%d: %s[%s]: %s", d.Pos.File, d.Pos.Line, d.Pos.Col, d.Severity, d.Code, d.Message)
 }
 

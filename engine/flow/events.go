@@ -28,17 +28,15 @@ type EventSpec struct {
 
 // Event sources.
 const (
-	SourceVoice       = "voice webhook"
-	SourceCallStatus  = "call status callback"
-	SourceAssignment  = "TaskRouter assignment callback"
-	SourceWorkspace   = "TaskRouter workspace event callback"
-	SourceConference  = "conference status callback"
-	SourceEngine      = "flowd"
-	SourceCommandAPI  = "command API"
-	callStatusValues  = "queued,ringing,in-progress,completed,busy,no-answer,failed,canceled"
-	eventFieldName    = "name"
-	eventFieldRole    = "role"
-	eventFieldEndedBy = "ended_by"
+	SourceVoice      = "voice webhook"
+	SourceCallStatus = "call status callback"
+	SourceAssignment = "TaskRouter assignment callback"
+	SourceWorkspace  = "TaskRouter workspace event callback"
+	SourceConference = "conference status callback"
+	SourceEngine     = "flowd"
+	callStatusValues = "queued,ringing,in-progress,completed,busy,no-answer,failed,canceled"
+	eventFieldName   = "name"
+	eventFieldRole   = "role"
 )
 
 // Every event carries these fields besides its own.

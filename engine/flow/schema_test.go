@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowd/flowd/schema"
@@ -52,5 +53,31 @@ func TestSchemaShape(t *testing.T) {
 	}
 	if _, err := compileSchema(GenerateSchema()); err != nil {
 		t.Fatalf("generated schema does not compile: %v", err)
+	}
+}
+
+// schemaHasDescriptions lists the properties without a description.
+func schemaHasDescriptions(doc any, path string, missing *[]string) {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		for k, v := range props {
+			pm, _ := v.(map[string]any)
+			if d, _ := pm["description"].(string); strings.TrimSpace(d) == "" {
+				*missing = append(*missing, path+"/"+k)
+			}
+		}
+	}
+	for k, v := range m {
+		switch x := v.(type) {
+		case map[string]any:
+			schemaHasDescriptions(x, path+"/"+k, missing)
+		case []any:
+			for _, it := range x {
+				schemaHasDescriptions(it, path+"/"+k, missing)
+			}
+		}
 	}
 }

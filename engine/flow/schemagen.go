@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
-	"strings"
 )
 
 // GenerateSchema returns the JSON Schema (draft-07) of flow files, generated
@@ -259,31 +258,4 @@ func (g *schemaGen) mapSchema(f *fieldInfo, t reflect.Type) *obj {
 		o.set("additionalProperties", value)
 	}
 	return o
-}
-
-// schemaDescriptions lists every property path and its description; the docs
-// test uses it.
-func schemaHasDescriptions(doc any, path string, missing *[]string) {
-	m, ok := doc.(map[string]any)
-	if !ok {
-		return
-	}
-	if props, ok := m["properties"].(map[string]any); ok {
-		for k, v := range props {
-			pm, _ := v.(map[string]any)
-			if d, _ := pm["description"].(string); strings.TrimSpace(d) == "" {
-				*missing = append(*missing, path+"/"+k)
-			}
-		}
-	}
-	for k, v := range m {
-		switch x := v.(type) {
-		case map[string]any:
-			schemaHasDescriptions(x, path+"/"+k, missing)
-		case []any:
-			for _, it := range x {
-				schemaHasDescriptions(it, path+"/"+k, missing)
-			}
-		}
-	}
 }

@@ -167,18 +167,16 @@ var actionInfos = func() map[string]*structInfo {
 
 // JSON types, as JSON Schema names them.
 const (
-	jNull    = "null"
-	jBool    = "boolean"
-	jInt     = "integer"
-	jNumber  = "number"
-	jString  = "string"
-	jObject  = "object"
-	jArray   = "array"
-	inMapKey = "map value"
+	jNull   = "null"
+	jBool   = "boolean"
+	jInt    = "integer"
+	jNumber = "number"
+	jString = "string"
+	jObject = "object"
+	jArray  = "array"
 )
 
-// jsonTypes returns the JSON types a Go field type accepts. inMap is true for
-// the values of a map (templates there may also be numbers or booleans).
+// Type lists jsonTypes returns (shared, never modified).
 var (
 	typesString  = []string{jString}
 	typesScalar  = []string{jString, jNumber, jBool}
@@ -187,10 +185,11 @@ var (
 	typesBool    = []string{jBool}
 	typesObject  = []string{jObject}
 	typesArray   = []string{jArray}
-	typesHandler = []string{jObject, jArray}
 	typesNoValue = []string(nil)
 )
 
+// jsonTypes returns the JSON types a Go field type accepts. inMap is true for
+// the values of a map (templates there may also be numbers or booleans).
 func jsonTypes(t reflect.Type, inMap bool) []string {
 	switch t {
 	case tTemplate:
