@@ -52,9 +52,17 @@ func (r *run) str(t *flow.Template) (string, error) {
 	return t.String(r.env)
 }
 
-// refreshEnv re-reads facts actions changed (set, handover) so later
-// templates in the same list see them.
-func (r *run) refreshEnv() { r.env = r.buildEnv() }
+// refreshEnv re-reads the facts actions change (roles, vars, state) so
+// later templates in the same list see them.
+func (r *run) refreshEnv() {
+	if r.env == nil {
+		r.env = r.buildEnv()
+		return
+	}
+	r.env.Participants = r.d.participants()
+	r.env.Vars = r.d.Vars
+	r.env.State = r.sess.State
+}
 
 func (r *run) addOp(action, role string, op twilio.Op) {
 	r.d.OpSeq++

@@ -17,11 +17,15 @@ func (r *run) applyFacts() string {
 	if ev.Fields == nil {
 		ev.Fields = map[string]any{}
 	}
+	ev.Fields["name"] = ev.Name
+	if d.Call == nil {
+		d.Call = map[string]any{}
+	}
 	if ev.Call != nil && (ev.CallSid == "" || ev.CallSid == d.CallSid) {
-		if d.Call == nil {
-			d.Call = map[string]any{}
-		}
 		maps.Copy(d.Call, ev.Call)
+	}
+	if d.CallSid != "" {
+		d.Call["sid"] = d.CallSid
 	}
 	if ev.TaskSid != "" {
 		t, known := d.Tasks[ev.TaskSid]

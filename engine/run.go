@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -114,16 +113,14 @@ func (r *run) buildEnv() *flow.Env {
 		task["queue_sid"] = t.QueueSid
 		task["reservation_sid"] = t.Reservation
 	}
-	ev := map[string]any{"name": r.ev.Name}
-	maps.Copy(ev, r.ev.Fields)
 	params := r.ev.Params
 	if params == nil {
 		params = map[string]any{}
 	}
-	call := map[string]any{"sid": r.d.CallSid}
-	maps.Copy(call, r.d.Call)
+	// call and event are read straight from the facts and the event (no
+	// copies: expressions cannot write).
 	return &flow.Env{
-		Call: call, Task: task, Worker: r.d.Worker, Event: ev, Params: params,
+		Call: r.d.Call, Task: task, Worker: r.d.Worker, Event: r.ev.Fields, Params: params,
 		Participants: r.d.participants(), Vars: r.d.Vars, EnvVars: r.fl.EnvVars,
 		Now: r.now, State: r.sess.State,
 	}
