@@ -147,6 +147,13 @@ func (m *schemaMapper) mapErr(e *jsonschema.ValidationError, prefix []string) {
 	path := joinPath(prefix, e.InstanceLocation)
 	node, _ := nodeAt(m.root, path)
 	switch e.ErrorKind.(type) {
+	case *kind.Schema, *kind.Group, *kind.Reference, *kind.AllOf, *kind.AnyOf:
+	default:
+		if m.insideBadAction(path) {
+			return // the item's own shape error says it all
+		}
+	}
+	switch e.ErrorKind.(type) {
 	case *kind.Type, *kind.Enum, *kind.MinProperties, *kind.MaxProperties, *kind.AdditionalProperties, *kind.OneOf, *kind.Not:
 		if describePath(path).mode == modeActionItem {
 			// The item's outer shape: say it in the words of an action.
@@ -193,6 +200,20 @@ func (m *schemaMapper) mapErr(e *jsonschema.ValidationError, prefix []string) {
 	default:
 		m.diags = append(m.diags, diag(m.src.nodePos(node), CodeBadValue, "%s: %s", describePath(path).what, e.ErrorKind.LocalizedString(nil)))
 	}
+}
+
+// insideBadAction reports whether path is inside an action item whose outer
+// shape is wrong (the decoder does not look inside those either).
+func (m *schemaMapper) insideBadAction(path []string) bool {
+	for i := len(path) - 1; i >= 1; i-- {
+		if describePath(path[:i]).mode != modeActionItem {
+			continue
+		}
+		node, _ := nodeAt(m.root, path[:i])
+		_, _, _, ok := m.src.actionItemDiag(node)
+		return !ok
+	}
+	return false
 }
 
 // oneOf picks the alternative the author meant. Action items are told apart

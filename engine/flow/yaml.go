@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"regexp"
 	"sort"
 	"strconv"
@@ -351,6 +352,9 @@ func keyNode(n *yaml.Node, name string) *yaml.Node {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
+// syntaxSearchBudget bounds the bytes re-parsed to place a syntax error.
+const syntaxSearchBudget = 4 << 20
+
 // parseYAML reads one YAML document into a node tree, refusing oversized,
 // over-deep and alias-bomb input. It returns the root value node (a null
 // scalar for an empty file) or nil after an error.
@@ -491,9 +495,11 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 	if nlines > 1 && src.lineStarts[nlines-1] == len(src.data) {
 		nlines-- // the file ends with a newline
 	}
+	// The search re-parses about log2(lines) prefixes; on files too big for
+	// that to be quick, keep yaml.v3's line.
 	line := 0
-	if fails(nlines) {
-		lo, hi := 1, nlines
+	if len(src.data)*bits.Len(uint(nlines)) <= syntaxSearchBudget {
+		lo, hi := 1, nlines // the whole file fails
 		for lo < hi {
 			mid := (lo + hi) / 2
 			if fails(mid) {
