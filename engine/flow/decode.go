@@ -162,10 +162,9 @@ func (d *decoder) what(fi *fieldInfo, noun string) string {
 func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun string) []string {
 	t := v.Type()
 	want := jsonTypes(t, false)
-	what := d.what(fi, noun)
 	if t.Kind() != reflect.Map {
 		if !typeMatches(jsonKind(n), want) {
-			d.add(d.src.wrongType(n, want, what))
+			d.add(d.src.wrongType(n, want, d.what(fi, noun)))
 			return nil
 		}
 	}
@@ -178,7 +177,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun
 	case t == tActions:
 		v.Set(reflect.ValueOf(d.actions(rn)))
 	case t.Kind() == reflect.String:
-		d.checkString(n, fi, what)
+		d.checkString(n, fi, "", noun)
 		if fi.Role && rn.Value != "" {
 			d.roles = append(d.roles, roleRef{rn.Value, n})
 		}
@@ -186,7 +185,7 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun
 	case t.Kind() == reflect.Int:
 		i, ok := intValue(rn)
 		if !ok {
-			d.add(d.src.wrongType(n, want, what))
+			d.add(d.src.wrongType(n, want, d.what(fi, noun)))
 			return nil
 		}
 		v.SetInt(i)
@@ -199,10 +198,10 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun
 		out := make([]string, 0, len(rn.Content))
 		for _, c := range rn.Content {
 			if !typeMatches(jsonKind(c), []string{jString}) {
-				d.add(d.src.wrongType(c, []string{jString}, "item of "+what))
+				d.add(d.src.wrongType(c, []string{jString}, "item of "+d.what(fi, noun)))
 				continue
 			}
-			d.checkString(c, fi, "item of "+what)
+			d.checkString(c, fi, "item of ", noun)
 			out = append(out, resolve(c).Value)
 		}
 		v.Set(reflect.ValueOf(out))
@@ -228,13 +227,13 @@ func intValue(n *yaml.Node) (int64, bool) {
 	return 0, false
 }
 
-func (d *decoder) checkString(n *yaml.Node, fi *fieldInfo, what string) {
+func (d *decoder) checkString(n *yaml.Node, fi *fieldInfo, prefix, noun string) {
 	val := resolve(n).Value
 	if len(fi.Enum) > 0 && !contains(fi.Enum, val) {
-		d.add(d.src.badEnum(n, what, fi.Enum))
+		d.add(d.src.badEnum(n, prefix+d.what(fi, noun), fi.Enum))
 	}
 	if fi.pattern != nil && !fi.pattern.MatchString(val) {
-		d.add(d.src.badPattern(n, what, val, fi.Pattern))
+		d.add(d.src.badPattern(n, prefix+d.what(fi, noun), val, fi.Pattern))
 	}
 }
 
