@@ -58,6 +58,7 @@ type Server struct {
 	store     store.Store
 	log       *slog.Logger
 	validator *twilio.Validator
+	authKey   []byte // the auth token, for the signature fast path
 	noAuth    string // why /twilio/* is refused, when validator is nil
 	apiToken  []byte // sha256 of the token, nil when /v1 is open
 	maxTwilio int64
@@ -95,6 +96,7 @@ func New(o Options) (*Server, error) {
 			return nil, err
 		}
 		s.validator = v
+		s.authKey = []byte(o.AuthToken)
 	}
 	if o.APIToken != "" {
 		s.apiToken = tokenDigest(o.APIToken)

@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// TestLoad is the `flowd serve` load benchmark (docs/benchmarks.md, "flowd
+// serve load"). It is skipped unless FLOWD_LOAD=1:
+//
+//	FLOWD_LOAD=1 go test -run TestLoad -v -count=1 ./engine/server/
+//
+// It serves the real server (Run: SQLite store in a temp dir, outbox
+// dispatcher, flow polling, JSON access log) and a bare gin handler that
+// returns a fixed TwiML document, each on a loopback listener, and sends
+// both the same signed TaskRouter assignment and conference status
+// callbacks from this process: first closed-loop (throughput, p50, p99),
+// then open-loop at a fixed rate (p99). FLOWD_LOAD_SECONDS sets each
+// phase's length (default 5), FLOWD_LOAD_CONNS the closed-loop concurrency
+// (default 16), FLOWD_LOAD_RATE the fixed rate (default 1000/s);
+// FLOWD_LOAD_STRICT=1 fails the test when a target is missed.
+func TestLoad(t *testing.T) {
+	if os.Getenv("FLOWD_LOAD") != "1" {
+		t.Skip("set FLOWD_LOAD=1 to run the load benchmark")
+	}
+	gin.SetMode(gin.ReleaseMode)
+	defer gin.SetMode(gin.TestMode)
+	phase := time.Duration(envInt("FLOWD_LOAD_SECONDS", 5)) * time.Second
+	conns := envInt("FLOWD_LOAD_CONNS", 16)
+	rate := envInt("FLOWD_LOAD_RATE", 1000)
+	const sessions = 2000
+
+	// flowd, as `flowd serve` runs it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- Run(ctx, Config{
+			Listener: ln, Flows: []string{"testdata/flows/support.yaml"},
+			Store:     "sqlite:" + filepath.Join(t.TempDir(), "flowd.db"),
+			PublicURL: public, AuthToken: testAuthToken, APIToken: "load", Env: testEnv,
+			Sender: &fakeSender{}, Ready: func(net.Addr) { close(ready) },
+			// Formatted like production, written nowhere.
+			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		})
+	}()
+	<-ready
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	// The bare handler: gin, one route, a fixed TwiML answer.
+	bare := gin.New()
+	doc := []byte(`<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>`)
+	handler := func(c *gin.Context) { c.Data(200, "text/xml; charset=utf-8", doc) }
+	bare.POST("/twilio/taskrouter/assignment", handler)
+	bare.POST("/twilio/conference/status", handler)
+	bln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bsrv := &http.Server{Handler: bare}
+	go bsrv.Serve(bln)
+	defer bsrv.Close()
+	bareURL := "http://" + bln.Addr().String()
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}}
+	g := &loadGen{public: public, sessions: sessions, seq: make([]atomic.Int64, sessions)}
+
+	// Set up the calls the callbacks are about: each is queued and has
+	// its task assigned, so later callbacks run against a live session.
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < sessions; i += 16 {
+				call := fmt.Sprintf("CA%032d", i)
+				if code := g.send(client, public, "/twilio/voice", incomingCall(call, supportNumber)); code != 200 {
+					t.Errorf("setup voice: %d", code)
+					return
+				}
+				if code := g.send(client, public, "/twilio/taskrouter/assignment", assignmentForm(g.task(i), g.reservation(i), call)); code != 200 {
+					t.Errorf("setup assignment: %d", code)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("setup: %d calls queued and assigned in %s", sessions, time.Since(start).Round(time.Millisecond))
+
+	flowd := g.closedLoop(client, public, conns, phase)
+	bareRes := g.closedLoop(client, bareURL, conns, phase)
+	fixed := g.openLoop(client, public, rate, phase)
+	fixedBare := g.openLoop(client, bareURL, rate, phase)
+
+	ratio := flowd.rps / bareRes.rps
+	report := strings.Join([]string{
+		fmt.Sprintf("GOMAXPROCS=%d (load generator and both servers share them), %s/%s, %s", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version()),
+		fmt.Sprintf("closed loop, %d connections, %s each, half assignment / half conference callbacks:", conns, phase),
+		"  " + flowd.String("flowd (SQLite)"),
+		"  " + bareRes.String("bare gin handler"),
+		fmt.Sprintf("  throughput ratio flowd / bare = %.2f (target ≥ 0.50: %s)", ratio, verdict(ratio >= 0.5)),
+		fmt.Sprintf("open loop at %d requests/s for %s:", rate, phase),
+		"  " + fixed.String("flowd (SQLite)"),
+		"  " + fixedBare.String("bare gin handler"),
+		fmt.Sprintf("  flowd p99 %s (target ≤ 2ms: %s)", fmtDur(fixed.p99), verdict(fixed.p99 <= 2*time.Millisecond)),
+	}, "\n")
+	t.Log("\n" + report)
+	if errs := flowd.errors + bareRes.errors + fixed.errors + fixedBare.errors; errs > 0 {
+		t.Errorf("%d requests failed", errs)
+	}
+	if os.Getenv("FLOWD_LOAD_STRICT") == "1" && (ratio < 0.5 || fixed.p99 > 2*time.Millisecond) {
+		t.Error("a target was missed")
+	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// loadGen builds signed callbacks about the set-up calls. Request i is an
+// assignment callback (a new reservation for the call's task) when even and
+// a conference callback (the agent's participant held or unheld, with the
+// next sequence number of that call) when odd.
+type loadGen struct {
+	public   string
+	sessions int
+	n        atomic.Int64
+	tokens   atomic.Int64
+	seq      []atomic.Int64 // per call: conference sequence numbers
+}
+
+func (g *loadGen) task(i int) string        { return fmt.Sprintf("WT%032d", i) }
+func (g *loadGen) reservation(i int) string { return fmt.Sprintf("WR%032d", i) }
+
+func (g *loadGen) next() (path string, form url.Values) {
+	n := g.n.Add(1)
+	i := int(n/2) % g.sessions
+	call := fmt.Sprintf("CA%032d", i)
+	if n%2 == 0 {
+		return "/twilio/taskrouter/assignment", assignmentForm(g.task(i), fmt.Sprintf("WR%012d%020d", n, i), call)
+	}
+	s := g.seq[i].Add(1)
+	ev := "participant-hold"
+	if s%2 == 0 {
+		ev = "participant-unhold"
+	}
+	return "/twilio/conference/status?session=" + call,
+		conferenceForm(ev, fmt.Sprintf("CF%032d", i), g.task(i), fmt.Sprintf("CB%032d", i), "agent", int(s))
+}
+
+// send posts one signed callback (signed for flowd's public URL, whichever
+// server receives it, so both cost the client the same).
+func (g *loadGen) send(client *http.Client, base, path string, form url.Values) int {
+	body := form.Encode()
+	r, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("X-Twilio-Signature", sign(testAuthToken, g.public+path, form))
+	r.Header.Set(IdempotencyTokenHeader, "load-"+strconv.FormatInt(g.tokens.Add(1), 10))
+	resp, err := client.Do(r)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+type loadResult struct {
+	n, errors     int
+	elapsed       time.Duration
+	rps           float64
+	p50, p99, max time.Duration
+	late          int // open loop: sends more than 1 ms behind schedule
+}
+
+func (r loadResult) String(name string) string {
+	s := fmt.Sprintf("%-18s %7d requests, %8.0f req/s, p50 %s, p99 %s, max %s", name+":", r.n, r.rps, fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max))
+	if r.late > 0 {
+		s += fmt.Sprintf(", %d sent >1ms late", r.late)
+	}
+	if r.errors > 0 {
+		s += fmt.Sprintf(", %d ERRORS", r.errors)
+	}
+	return s
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000)
+}
+
+func loadSummary(lat []time.Duration, errs int, elapsed time.Duration) loadResult {
+	slices.Sort(lat)
+	r := loadResult{n: len(lat), errors: errs, elapsed: elapsed, rps: float64(len(lat)) / elapsed.Seconds()}
+	if len(lat) > 0 {
+		r.p50 = lat[len(lat)/2]
+		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.max = lat[len(lat)-1]
+	}
+	return r
+}
+
+func okStatus(code int) bool { return code == 200 || code == 204 }
+
+// closedLoop: conns workers send back to back for d.
+func (g *loadGen) closedLoop(client *http.Client, base string, conns int, d time.Duration) loadResult {
+	var mu sync.Mutex
+	var all []time.Duration
+	errs := 0
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<14)
+			e := 0
+			for time.Now().Before(deadline) {
+				path, form := g.next()
+				t0 := time.Now()
+				code := g.send(client, base, path, form)
+				lat = append(lat, time.Since(t0))
+				if !okStatus(code) {
+					e++
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs += e
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return loadSummary(all, errs, time.Since(start))
+}
+
+// openLoop sends at a fixed rate whatever the answers' latency (no
+// coordinated omission): each request leaves on schedule in its own
+// goroutine.
+func (g *loadGen) openLoop(client *http.Client, base string, rate int, d time.Duration) loadResult {
+	total := int(d.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	lat := make([]time.Duration, total)
+	codes := make([]int, total)
+	late := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range total {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		} else if -w > time.Millisecond {
+			late++
+		}
+		path, form := g.next()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			codes[i] = g.send(client, base, path, form)
+			lat[i] = time.Since(t0)
+		}()
+	}
+	wg.Wait()
+	errs := 0
+	for _, c := range codes {
+		if !okStatus(c) {
+			errs++
+		}
+	}
+	r := loadSummary(lat, errs, time.Since(start))
+	r.late = late
+	return r
+}
