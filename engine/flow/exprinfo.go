@@ -32,6 +32,9 @@ type exprRef struct {
 	Off       int // rune offset of the name (or of the access) in the source
 	Field     string
 	RoleConst bool
+	// Defaulted: the read has a fallback (env.NAME ?? "default"), so an
+	// unset variable is not a problem.
+	Defaulted bool
 }
 
 type compiled struct {
@@ -167,6 +170,15 @@ func (v *refVisitor) Visit(np *ast.Node) {
 		}
 	case *ast.BinaryNode:
 		switch n.Operator {
+		case "??":
+			// Children are visited first: the left side's ref is recorded.
+			if root, name, nn, ok := member(n.Left); ok && root == "env" && name != "" {
+				for i := range v.refs {
+					if v.refs[i].Root == "env" && v.refs[i].Name == name && v.refs[i].Off == nn.Location().From {
+						v.refs[i].Defaulted = true
+					}
+				}
+			}
 		case "==", "!=":
 			v.roleConst(n.Left, n.Right)
 			v.roleConst(n.Right, n.Left)

@@ -427,3 +427,39 @@ func TestShapeGolden(t *testing.T) {
 		})
 	}
 }
+
+// env.NAME with a `??` fallback is not reported when the variable is unset;
+// without one it is.
+func TestEnvUnsetSkipsDefaultedReads(t *testing.T) {
+	src := func(tmpl string) []byte {
+		return []byte(`flow: envcheck
+numbers: ["+15550009999"]
+hold_music: ` + tmpl + `
+initial: start
+states:
+  start:
+    on:
+      call.incoming: { do: [{ say: hi }], to: done }
+  done: { final: true }
+`)
+	}
+	for _, tc := range []struct {
+		tmpl string
+		warn bool
+	}{
+		{`"${{ env.FLOWD_TEST_UNSET_X ?? 'https://example.com/a.mp3' }}"`, false},
+		{`"${{ env.FLOWD_TEST_UNSET_X }}"`, true},
+		{`"${{ env.FLOWD_TEST_UNSET_X ?? env.FLOWD_TEST_UNSET_Y }}"`, true},
+	} {
+		_, diags := Load("envcheck.yaml", src(tc.tmpl), LoadOptions{Env: map[string]string{}})
+		got := false
+		for _, d := range diags {
+			if d.Code == CodeEnvUnset {
+				got = true
+			}
+		}
+		if got != tc.warn {
+			t.Errorf("%s: env-unset reported %v, want %v (%v)", tc.tmpl, got, tc.warn, diags)
+		}
+	}
+}

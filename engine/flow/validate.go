@@ -258,7 +258,7 @@ func (v *validator) checkExprs() {
 					continue
 				}
 				used[r.Name] = true
-				if _, ok := v.env[r.Name]; !ok {
+				if _, ok := v.env[r.Name]; !ok && !r.Defaulted {
 					v.add(p, CodeEnvUnset, "environment variable %s is not set here; it must be set where flowd serve runs", r.Name)
 				}
 			case r.Root == "event":
