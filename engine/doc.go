@@ -46,6 +46,14 @@
 // a per-conference rule would drop a reordered join of one leg because
 // another leg's later event arrived first.
 //
+// # Revisions
+//
+// A session is pinned to the revision (content hash) of the flow it started
+// on: SetFlows makes new calls use new files and leaves running calls alone.
+// Revisions are kept in memory, so after a restart a session whose revision
+// is no longer on disk runs the current flow of the same name, with a
+// warning in its history (a flow edited and a process restarted mid-call).
+//
 // # Effects
 //
 // REST calls are written to the outbox in the same transaction as the state

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -530,5 +531,39 @@ func TestConcurrentEventsForOneSessionLoseNothing(t *testing.T) {
 	wg.Wait()
 	if v := a.state(taskSid); v.Version != 4+n {
 		t.Errorf("version %d, want %d: an update was lost", v.Version, 4+n)
+	}
+}
+
+// A call keeps the flow revision it started on when flows are reloaded; a
+// new call gets the new revision.
+func TestReloadKeepsRunningCallsOnTheirRevision(t *testing.T) {
+	h := newHarness(t, nil)
+	h.handle(incoming())
+	old := h.state(customerCall).Revision
+
+	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "conference: { timeout: 20 }", "conference: { timeout: 45 }", 1)
+	path := filepath.Join(t.TempDir(), "basic.yaml")
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.e.SetFlows(loadFlows(t, path))
+
+	r := h.handle(assignment())
+	if !strings.Contains(string(r.Body), `"timeout":20`) {
+		t.Errorf("the running call switched revision: %s", r.Body)
+	}
+	if v := h.state(customerCall); v.Revision != old {
+		t.Errorf("revision %s, want %s", v.Revision, old)
+	}
+
+	ev := incoming()
+	ev.CallSid = "CA00000000000000000000000000000099"
+	h.handle(ev)
+	if v := h.state(ev.CallSid); v.Revision == old {
+		t.Errorf("a new call started on the old revision")
 	}
 }
