@@ -34,7 +34,8 @@ import (
 // callbacks from this process: first closed-loop (throughput, p50, p99),
 // then open-loop at a fixed rate (p99). FLOWD_LOAD_SECONDS sets each
 // phase's length (default 5), FLOWD_LOAD_CONNS the closed-loop concurrency
-// (default 16), FLOWD_LOAD_RATE the fixed rate (default 1000/s);
+// (default 16), FLOWD_LOAD_RATE the fixed rate (default 1000/s),
+// FLOWD_LOAD_STORE=memory replaces SQLite with the memory store;
 // FLOWD_LOAD_STRICT=1 fails the test when a target is missed.
 func TestLoad(t *testing.T) {
 	if os.Getenv("FLOWD_LOAD") != "1" {
@@ -46,6 +47,13 @@ func TestLoad(t *testing.T) {
 	conns := envInt("FLOWD_LOAD_CONNS", 16)
 	rate := envInt("FLOWD_LOAD_RATE", 1000)
 	const sessions = 2000
+	// FLOWD_LOAD_STORE=memory: shows what the server and engine cost
+	// without SQLite.
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "flowd.db")
+	if os.Getenv("FLOWD_LOAD_STORE") == "memory" {
+		dsn = "memory:"
+	}
+	storeName := strings.SplitN(dsn, ":", 2)[0]
 
 	// flowd, as `flowd serve` runs it.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -53,17 +61,24 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	public := "http://" + ln.Addr().String()
+	warnings := &syncBuffer{}
+	defer func() {
+		if w := warnings.String(); w != "" {
+			lines := strings.Split(strings.TrimSpace(w), "\n")
+			t.Logf("%d warnings and errors logged; the first ones:\n%s", len(lines), strings.Join(lines[:min(len(lines), 10)], "\n"))
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
 		done <- Run(ctx, Config{
 			Listener: ln, Flows: []string{"testdata/flows/support.yaml"},
-			Store:     "sqlite:" + filepath.Join(t.TempDir(), "flowd.db"),
+			Store:     dsn,
 			PublicURL: public, AuthToken: testAuthToken, APIToken: "load", Env: testEnv,
 			Sender: &fakeSender{}, Ready: func(net.Addr) { close(ready) },
-			// Formatted like production, written nowhere.
-			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			// Formatted like production; only warnings and errors kept.
+			Logger: slog.New(teeHandler{slog.NewJSONHandler(io.Discard, nil), slog.NewJSONHandler(warnings, &slog.HandlerOptions{Level: slog.LevelWarn})}),
 		})
 	}()
 	<-ready
@@ -128,11 +143,11 @@ func TestLoad(t *testing.T) {
 	report := strings.Join([]string{
 		fmt.Sprintf("GOMAXPROCS=%d (load generator and both servers share them), %s/%s, %s", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version()),
 		fmt.Sprintf("closed loop, %d connections, %s each, half assignment / half conference callbacks:", conns, phase),
-		"  " + flowd.String("flowd (SQLite)"),
+		"  " + flowd.String("flowd ("+storeName+")"),
 		"  " + bareRes.String("bare gin handler"),
 		fmt.Sprintf("  throughput ratio flowd / bare = %.2f (target ≥ 0.50: %s)", ratio, verdict(ratio >= 0.5)),
 		fmt.Sprintf("open loop at %d requests/s for %s:", rate, phase),
-		"  " + fixed.String("flowd (SQLite)"),
+		"  " + fixed.String("flowd ("+storeName+")"),
 		"  " + fixedBare.String("bare gin handler"),
 		fmt.Sprintf("  flowd p99 %s (target ≤ 2ms: %s)", fmtDur(fixed.p99), verdict(fixed.p99 <= 2*time.Millisecond)),
 	}, "\n")
@@ -313,4 +328,29 @@ func (g *loadGen) openLoop(client *http.Client, base string, rate int, d time.Du
 	r := loadSummary(lat, errs, time.Since(start))
 	r.late = late
 	return r
+}
+
+// teeHandler sends records to two handlers (each filters by its own level).
+type teeHandler struct{ a, b slog.Handler }
+
+func (h teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.a.Enabled(ctx, l) || h.b.Enabled(ctx, l)
+}
+
+func (h teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.a.Enabled(ctx, r.Level) {
+		_ = h.a.Handle(ctx, r.Clone())
+	}
+	if h.b.Enabled(ctx, r.Level) {
+		return h.b.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{h.a.WithAttrs(as), h.b.WithAttrs(as)}
+}
+
+func (h teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{h.a.WithGroup(name), h.b.WithGroup(name)}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,9 @@ func New(o Options) (*Server, error) {
 	}
 	if s.maxAPI <= 0 {
 		s.maxAPI = DefaultMaxAPIBody
+	}
+	if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server: public URL %q needs a scheme (http or https) and a host", o.PublicURL)
 	}
 	if o.AuthToken == "" {
 		s.noAuth = "flowd has no Twilio auth token (TWILIO_AUTH_TOKEN), so it cannot check X-Twilio-Signature and refuses every webhook"

@@ -203,7 +203,12 @@ func (s *Server) unknown(c *gin.Context, err error, what string) {
 }
 
 func (s *Server) internal(c *gin.Context, err error) {
-	infoOf(c).err = err
+	if c.Request.Context().Err() != nil {
+		// The client hung up first: nobody reads this answer.
+		infoOf(c).warn = "client went away: " + err.Error()
+	} else {
+		infoOf(c).err = err
+	}
 	c.Data(http.StatusInternalServerError, textType, []byte("internal error\n"))
 }
 
