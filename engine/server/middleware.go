@@ -48,9 +48,9 @@ func (s *Server) observe(c *gin.Context) {
 			}
 			s.metrics.panics.Inc()
 			info.err = fmt.Errorf("panic: %v", v)
-			s.log.Error("panic serving request", append(info.attrs(),
+			s.log.LogAttrs(context.Background(), slog.LevelError, "panic serving request", info.appendAttrs([]slog.Attr{
 				slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))...)
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack()))})...)
 			if !c.Writer.Written() {
 				if strings.HasPrefix(c.Request.URL.Path, "/v1/") {
 					apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
@@ -72,8 +72,8 @@ func (s *Server) observe(c *gin.Context) {
 	c.Next()
 }
 
-func (i *reqInfo) attrs() []any {
-	var a []any
+// appendAttrs adds the SIDs and outcome known so far.
+func (i *reqInfo) appendAttrs(a []slog.Attr) []slog.Attr {
 	add := func(k, v string) {
 		if v != "" {
 			a = append(a, slog.String(k, v))
@@ -111,9 +111,7 @@ func (s *Server) logRequest(r *http.Request, route string, status int, d time.Du
 		slog.Int("status", status),
 		slog.Float64("ms", float64(d.Microseconds())/1000),
 	)
-	for _, a := range info.attrs() {
-		attrs = append(attrs, a.(slog.Attr))
-	}
+	attrs = info.appendAttrs(attrs)
 	if info.duplicate {
 		attrs = append(attrs, slog.Bool("duplicate", true))
 	}

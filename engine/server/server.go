@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,9 +60,9 @@ type Server struct {
 	store     store.Store
 	log       *slog.Logger
 	validator *twilio.Validator
-	authKey   []byte // the auth token, for the signature fast path
-	noAuth    string // why /twilio/* is refused, when validator is nil
-	apiToken  []byte // sha256 of the token, nil when /v1 is open
+	signers   *sync.Pool // *signer, for the signature fast path
+	noAuth    string     // why /twilio/* is refused, when validator is nil
+	apiToken  []byte     // sha256 of the token, nil when /v1 is open
 	maxTwilio int64
 	maxAPI    int64
 
@@ -100,7 +101,7 @@ func New(o Options) (*Server, error) {
 			return nil, err
 		}
 		s.validator = v
-		s.authKey = []byte(o.AuthToken)
+		s.signers = newSignerPool([]byte(o.AuthToken))
 	}
 	if o.APIToken != "" {
 		s.apiToken = tokenDigest(o.APIToken)

@@ -1,10 +1,10 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -57,12 +57,16 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	size := r.ContentLength
-	if size < 0 {
-		size = 512
+	body := http.MaxBytesReader(c.Writer, r.Body, limit)
+	var b []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// The usual case: one exact allocation, no growing.
+		b = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, b)
+	} else {
+		b, err = io.ReadAll(body)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -70,7 +74,7 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // twilioRequest authenticates a Twilio webhook and parses its form from the
