@@ -28,26 +28,6 @@ import (
 	"github.com/flowd/flowd/engine/twiliosim"
 )
 
-// The SIGKILL test runs the real `flowd serve` binary as a subprocess on a
-// SQLite file, drives a warm transfer through the Twilio stand-in, kills the
-// process with SIGKILL at chosen moments, starts it again on the same file,
-// and checks that the call ends where it would have without the crash, with
-// every REST effect Twilio saw exactly once.
-//
-// The stand-in does not retry failed webhooks (it records them, with their
-// I-Twilio-Idempotency-Token). Real Twilio retries a webhook only when its
-// URL carries connection overrides (#rc=…), so after the restart the test
-// plays the retry itself: each webhook that failed while flowd was down is
-// sent again from the stand-in's record, with the same URL, form, signature
-// and idempotency token. TwiML fetches (voice, action, redirect) cannot be
-// redelivered that way (the stand-in already played its application error,
-// as Twilio does), so the kill moments are chosen where only callbacks are
-// in flight, and the test fails if a TwiML fetch was lost.
-//
-// flowd's outbox lease is 30 s and has no setting in `flowd serve`: an item
-// the killed process had claimed is sent again only after it expires, so
-// two of the variants take about half a minute each.
-
 const (
 	killToken    = "flowdkilltoken0123456789abcdef01"
 	killNumber   = "+15550100200" // flows/contact-center.yaml
@@ -57,6 +37,26 @@ const (
 	killDeadline = 2 * time.Minute // a settle covers the 30 s lease
 )
 
+// TestSIGKILLRecovers runs the real `flowd serve` binary as a subprocess on a
+// SQLite file, drives a warm transfer through the Twilio stand-in, kills the
+// process with SIGKILL at chosen moments, starts it again on the same file,
+// and checks that the call ends where it would have without the crash, with
+// every REST effect Twilio saw exactly once.
+//
+// The stand-in does not retry failed webhooks (it records them, with their
+// I-Twilio-Idempotency-Token). Real Twilio retries a failed connection as
+// its connection-override settings say (flowd sets none, so briefly), which
+// a restart may or may not catch; the test plays that retry itself after
+// the restart: each webhook that failed while flowd was down is sent again
+// from the stand-in's record, with the same URL, form, signature and
+// idempotency token. TwiML fetches (voice, action, redirect) cannot be
+// redelivered that way (the stand-in already played its application error,
+// as Twilio does), so the kill moments are chosen where only callbacks are
+// in flight, and the test fails if a TwiML fetch was lost.
+//
+// flowd's outbox lease is 30 s and has no setting in `flowd serve`: an item
+// the killed process had claimed is sent again only after it expires, so
+// two of the variants take about half a minute each.
 func TestSIGKILLRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the SIGKILL test builds and runs the flowd binary; skipped in -short mode")
@@ -267,7 +267,7 @@ func newKillRun(t *testing.T, bin, flows string) *killRun {
 	}))
 	k.sim.SetURL(k.simS.URL)
 	t.Cleanup(func() {
-		k.stop()
+		k.kill()
 		k.sim.Close()
 		k.simS.Close()
 		if t.Failed() {
@@ -408,10 +408,6 @@ func (k *killRun) kill() {
 	k.mu.Unlock()
 }
 
-func (k *killRun) stop() {
-	k.kill()
-}
-
 func (k *killRun) alive() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -433,9 +429,9 @@ func (k *killRun) poll(what string, cond func() bool) {
 	}
 }
 
-// recover restarts flowd if a variant killed it and redelivers the webhooks
+// restart starts flowd again if a variant killed it and redelivers the webhooks
 // that failed meanwhile, as Twilio's retry would.
-func (k *killRun) recover() {
+func (k *killRun) restart() {
 	k.t.Helper()
 	if k.alive() {
 		return
@@ -513,12 +509,12 @@ func (k *killRun) redeliver(w twiliosim.Webhook) {
 // commits it before it is answered, so the second read sees it.
 func (k *killRun) settle() {
 	k.t.Helper()
-	k.recover()
+	k.restart()
 	ctx, cancel := context.WithTimeout(context.Background(), killDeadline)
 	defer cancel()
 	k.poll("the call to settle (stand-in idle, outbox empty)", func() bool {
 		if !k.alive() {
-			return true // a kill point was reached: recover below
+			return true // a kill point was reached: restart below
 		}
 		if k.pending() != 0 {
 			return false
