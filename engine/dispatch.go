@@ -121,6 +121,13 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 	case twilio.IsDuplicateLabel(err) && op.Op.Kind == twilio.OpCreateParticipant:
 		// A retry after an answer that was lost: the participant exists.
 		res.Outcome = "exists"
+	case moot(op.Op, terr):
+		// TaskRouter refuses a change the task or reservation no longer
+		// needs (already completed, reservation no longer pending — also
+		// what a resend after a crash meets). Nothing for the flow to
+		// recover: TaskRouter routes a task whose reservation lapsed again.
+		res.Outcome = "moot"
+		e.log.Warn("TaskRouter refused a change that no longer applies", "session", it.Session, "op", res.Op, "code", res.Code, "error", res.Error)
 	case twilio.IsTemporary(err) && e.clock.Now().Sub(it.CreatedAt) < e.cfg.RetryFor:
 		res.Outcome = "retry"
 		e.stats.RESTRetries.Add(1)
@@ -181,4 +188,20 @@ func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res
 	if _, err := e.Handle(ctx, ev); err != nil {
 		e.log.Error("action.failed event", "session", it.Session, "error", fmt.Sprint(err))
 	}
+}
+
+// moot reports a permanent TaskRouter refusal of a state change that has
+// already happened or can no longer happen.
+func moot(op twilio.Op, terr *twilio.Error) bool {
+	if terr == nil || terr.Temporary {
+		return false
+	}
+	switch op.Kind {
+	case twilio.OpUpdateReservation:
+		return twilio.IsReservationNotPending(terr)
+	case twilio.OpUpdateTask:
+		return op.UpdateTask != nil && op.UpdateTask.AssignmentStatus != nil &&
+			terr.Status == 400 && op.UpdateTask.Attributes == nil
+	}
+	return false
 }

@@ -567,3 +567,29 @@ func TestReloadKeepsRunningCallsOnTheirRevision(t *testing.T) {
 		t.Errorf("a new call started on the old revision")
 	}
 }
+
+// Completing a task TaskRouter already completed (a resend after a crash,
+// or the task ended on its own) is not a failure the flow must handle.
+func TestRefusedTaskCompletionIsMoot(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	h.tw.answer = func(op twilio.Op, n int) error {
+		if op.Kind == twilio.OpUpdateTask {
+			return &twilio.Error{Op: op.Kind, Status: 400, Code: 20001, Message: "Cannot complete a task in status completed"}
+		}
+		return nil
+	}
+	h.handle(engine.Event{Source: engine.SourceConference, Name: "participant.leave", CallSid: customerCall, ConferenceSid: confSid,
+		SequenceNumber: 9, Fields: map[string]any{"reason": "participant_hung_up"}})
+	h.flush()
+	if n := h.e.Stats().RESTFailures.Load(); n != 0 {
+		t.Errorf("%d failures, want the refusal counted as moot", n)
+	}
+	full, _ := h.e.Task(context.Background(), taskSid, true)
+	if !hasHistory(full, "rest", `"outcome":"moot"`) || hasHistory(full, "event", "action.failed") {
+		t.Errorf("history: %+v", full.History)
+	}
+	if full.State != "done" {
+		t.Errorf("state %s", full.State)
+	}
+}

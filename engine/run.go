@@ -30,6 +30,9 @@ type run struct {
 	ops         []outboxOp
 	rec         record
 	replyKind   ReplyKind
+	// aliased are the aliases the session had before this event: only new
+	// ones are written.
+	aliased map[string]bool
 }
 
 // record is the history entry one event leaves: what arrived, which guards
@@ -340,11 +343,13 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 	return reply, nil
 }
 
+// aliasList returns the session's keys (CallSid, TaskSids, conference SID
+// and name) that were not aliases before this event.
 func (r *run) aliasList() []string {
 	seen := map[string]bool{r.sess.ID: true}
 	var out []string
 	add := func(s string) {
-		if s != "" && !seen[s] {
+		if s != "" && !seen[s] && !r.aliased[s] {
 			seen[s] = true
 			out = append(out, s)
 		}
