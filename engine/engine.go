@@ -79,6 +79,9 @@ type Engine struct {
 
 // Stats are the engine's counters (exported as Prometheus metrics by the
 // server).
+// maxCachedSessions bounds the decoded-session cache (a few KB each).
+const maxCachedSessions = 4096
+
 type cachedSession struct {
 	version int64
 	d       *sessionData
@@ -107,6 +110,14 @@ func (e *Engine) keep(id string, version int64, d *sessionData, final bool) {
 	}
 	if e.cache == nil {
 		e.cache = map[string]cachedSession{}
+	}
+	if len(e.cache) >= maxCachedSessions {
+		// Bounded: calls that never end (or a very busy replica) must not
+		// grow memory. Any entry will do: a miss only costs a decode.
+		for k := range e.cache {
+			delete(e.cache, k)
+			break
+		}
 	}
 	e.cache[id] = cachedSession{version: version, d: d}
 }
