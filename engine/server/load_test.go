@@ -152,8 +152,10 @@ func TestLoad(t *testing.T) {
 		fmt.Sprintf("  flowd p99 %s (target ≤ 2ms: %s)", fmtDur(fixed.p99), verdict(fixed.p99 <= 2*time.Millisecond)),
 	}, "\n")
 	t.Log("\n" + report)
-	if errs := flowd.errors + bareRes.errors + fixed.errors + fixedBare.errors; errs > 0 {
-		t.Errorf("%d requests failed", errs)
+	// Closed loop, a failure is a bug. Open loop, an overloaded server
+	// sheds requests at its deadlines: that is a result, reported above.
+	if errs := flowd.errors + bareRes.errors; errs > 0 {
+		t.Errorf("%d requests failed in the closed loop", errs)
 	}
 	if os.Getenv("FLOWD_LOAD_STRICT") == "1" && (ratio < 0.5 || fixed.p99 > 2*time.Millisecond) {
 		t.Error("a target was missed")
