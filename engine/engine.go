@@ -217,9 +217,7 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 		if err != nil {
 			return Reply{}, err
 		}
-		unlock := e.locks.Lock(id)
-		reply, err := e.handleOnce(ctx, id, isNew, ev)
-		unlock()
+		reply, err := e.handleLocked(ctx, id, isNew, ev)
 		switch {
 		case errors.Is(err, store.ErrConflict) && attempt < 10:
 			// Another replica wrote this session first: run again on fresh state.
@@ -289,6 +287,14 @@ func (e *Engine) resolve(ctx context.Context, ev *Event) (id string, isNew bool,
 		}
 	}
 	return "", false, ErrUnknownSession
+}
+
+// handleLocked runs handleOnce under the session's lock, released even if it
+// panics (the server recovers panics; a held lock would block the call).
+func (e *Engine) handleLocked(ctx context.Context, id string, isNew bool, ev Event) (Reply, error) {
+	unlock := e.locks.Lock(id)
+	defer unlock()
+	return e.handleOnce(ctx, id, isNew, ev)
 }
 
 // handleOnce runs the event against the stored session under its lock.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,7 +59,6 @@ type Server struct {
 	store     store.Store
 	log       *slog.Logger
 	validator *twilio.Validator
-	signers   *sync.Pool // *signer, for the signature fast path
 	noAuth    string     // why /twilio/* is refused, when validator is nil
 	apiToken  []byte     // sha256 of the token, nil when /v1 is open
 	maxTwilio int64
@@ -101,7 +99,6 @@ func New(o Options) (*Server, error) {
 			return nil, err
 		}
 		s.validator = v
-		s.signers = newSignerPool([]byte(o.AuthToken))
 	}
 	if o.APIToken != "" {
 		s.apiToken = tokenDigest(o.APIToken)

@@ -125,12 +125,18 @@ func (s *Server) twilioRequest(c *gin.Context) {
 		// absolute-form request line: rebuild path and query.
 		uri = c.Request.URL.RequestURI()
 	}
-	get := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead
-	if !s.signedExactly(uri, form, get, sig) {
-		if err := s.validator.Check(c.Request.Method, uri, body, ct, sig); err != nil {
-			s.forbid(c, err)
-			return
-		}
+	// A form POST is checked over the form already parsed (no second parse
+	// of the body); everything else through the general check. Both use
+	// twilio-go's RequestValidator.
+	var err2 error
+	if c.Request.Method == http.MethodPost && (len(body) == 0 || isForm(ct)) && !strings.Contains(uri, "bodySHA256=") {
+		err2 = s.validator.CheckForm(uri, form, sig)
+	} else {
+		err2 = s.validator.Check(c.Request.Method, uri, body, ct, sig)
+	}
+	if err2 != nil {
+		s.forbid(c, err2)
+		return
 	}
 	c.Set(formKey, form)
 	c.Next()

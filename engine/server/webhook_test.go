@@ -431,45 +431,34 @@ func TestPanicRecovered(t *testing.T) {
 	mustStatus(t, h.do(req{method: http.MethodGet, path: "/healthz"}), 200)
 }
 
-// TestSignatureFastPath: what the fast path accepts, twilio.Validator
-// accepts too; what it refuses still gets the full check.
-func TestSignatureFastPath(t *testing.T) {
+// TestSignatureFormCheckAgrees: the check over the parsed form (the webhook
+// hot path) accepts exactly what the full twilio.Validator check accepts.
+func TestSignatureFormCheckAgrees(t *testing.T) {
 	h := newHarness(t)
 	form := assignmentForm("WT1", "WR1", "CA1")
 	form.Add("Repeated", "a")
 	form.Add("Repeated", "b")
 	body := []byte(form.Encode())
 	uri := "/twilio/taskrouter/assignment?x=1"
+	first := url.Values{}
+	for k, v := range form {
+		first.Set(k, v[0])
+	}
 	for _, c := range []struct {
 		name, sig string
-		fast      bool
+		ok        bool
 	}{
 		{"some parameters unsigned", sign(testAuthToken, testPublicURL+uri, url.Values{"Repeated": {"a"}}), false},
-		{"twilio-go's first values", func() string {
-			first := url.Values{}
-			for k, v := range form {
-				first.Set(k, v[0])
-			}
-			return sign(testAuthToken, testPublicURL+uri, first)
-		}(), true},
-		{"with :443", sign(testAuthToken, "https://flowd.example.com:443"+uri, func() url.Values {
-			first := url.Values{}
-			for k, v := range form {
-				first.Set(k, v[0])
-			}
-			return first
-		}()), false},
+		{"twilio-go's first values", sign(testAuthToken, testPublicURL+uri, first), true},
+		{"with :443", sign(testAuthToken, "https://flowd.example.com:443"+uri, first), true},
+		{"another URL", sign(testAuthToken, "https://evil.example.com"+uri, first), false},
 		{"not base64", "%%%", false},
 		{"empty", "", false},
 	} {
-		fast := h.srv.signedExactly(uri, form, false, c.sig)
-		if fast != c.fast {
-			t.Errorf("%s: fast path %v, want %v", c.name, fast, c.fast)
-		}
-		if fast {
-			if err := h.srv.validator.Check("POST", uri, body, "application/x-www-form-urlencoded", c.sig); err != nil {
-				t.Errorf("%s: the fast path accepted what the validator refuses: %v", c.name, err)
-			}
+		formErr := h.srv.validator.CheckForm(uri, form, c.sig)
+		fullErr := h.srv.validator.Check("POST", uri, body, "application/x-www-form-urlencoded", c.sig)
+		if (formErr == nil) != c.ok || (fullErr == nil) != c.ok {
+			t.Errorf("%s: form check %v, full check %v, want ok=%v", c.name, formErr, fullErr, c.ok)
 		}
 	}
 }

@@ -97,6 +97,27 @@ func (v *Validator) Check(method, pathAndQuery string, body []byte, contentType,
 	return nil
 }
 
+// CheckForm is Check for a form POST whose body the caller already parsed:
+// it hands the parameters to client.RequestValidator directly instead of
+// having it parse the body again (the webhook hot path). Like twilio-go, it
+// signs the first value of each parameter.
+func (v *Validator) CheckForm(pathAndQuery string, form url.Values, signature string) error {
+	if signature == "" {
+		return ErrNoSignature
+	}
+	full := v.URL(pathAndQuery)
+	params := make(map[string]string, len(form))
+	for k, vs := range form {
+		if len(vs) > 0 {
+			params[k] = vs[0]
+		}
+	}
+	if !v.rv.Validate(full, params, signature) {
+		return fmt.Errorf("%w for POST %s (is the public base URL right?)", ErrBadSignature, full)
+	}
+	return nil
+}
+
 // CheckRequest is Check for an *http.Request whose body has been read into
 // body (the caller restores r.Body if it needs it again).
 func (v *Validator) CheckRequest(r *http.Request, body []byte) error {
