@@ -59,8 +59,8 @@ type Server struct {
 	store     store.Store
 	log       *slog.Logger
 	validator *twilio.Validator
-	noAuth    string     // why /twilio/* is refused, when validator is nil
-	apiToken  []byte     // sha256 of the token, nil when /v1 is open
+	noAuth    string // why /twilio/* is refused, when validator is nil
+	apiToken  []byte // sha256 of the token, nil when /v1 is open
 	maxTwilio int64
 	maxAPI    int64
 
