@@ -119,6 +119,14 @@ func (r *run) workspace() (string, error) {
 	return ws, nil
 }
 
+// workflow renders an action's workflow, defaulting to the flow's.
+func (r *run) workflow(t *flow.Template) (string, error) {
+	if t == nil {
+		t = r.fl.TaskRouter.Workflow
+	}
+	return r.str(t)
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func (r *run) runAction(a *flow.Action) error {
@@ -243,11 +251,7 @@ func (r *run) renderAttributes(attrs map[string]*flow.Template) (map[string]any,
 }
 
 func (r *run) enqueue(a *flow.Action, p *flow.EnqueueAction) error {
-	wf := p.Workflow
-	if wf == nil {
-		wf = r.fl.TaskRouter.Workflow
-	}
-	workflow, err := r.str(wf)
+	workflow, err := r.workflow(p.Workflow)
 	if err != nil {
 		return err
 	}
@@ -581,11 +585,7 @@ func (r *run) createTask(a *flow.Action, p *flow.CreateTaskAction) error {
 	if err != nil {
 		return err
 	}
-	wf := p.Workflow
-	if wf == nil {
-		wf = r.fl.TaskRouter.Workflow
-	}
-	workflow, err := r.str(wf)
+	workflow, err := r.workflow(p.Workflow)
 	if err != nil {
 		return err
 	}
