@@ -3,9 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +21,7 @@ import (
 	"github.com/flowd/flowd/engine/flow"
 	"github.com/flowd/flowd/engine/store"
 	"github.com/flowd/flowd/engine/twilio"
+	"github.com/flowd/flowd/engine/twiliosim"
 )
 
 func TestMain(m *testing.M) {
@@ -42,27 +39,11 @@ const (
 // testEnv is what the fixture flows read as env.NAME.
 var testEnv = map[string]string{"WORKSPACE_SID": "WS00000000000000000000000000000000"}
 
-// sign computes X-Twilio-Signature the way Twilio does:
-// Base64(HMAC-SHA1(token, URL + each parameter name+value, sorted by name)).
-// twilio-go exports only a validator, so the tests carry their own signer
-// (checked against Twilio's documented vector in TestSignVector).
+// sign computes X-Twilio-Signature as Twilio does. twilio-go exports only a
+// validator, so the tests use the Twilio stand-in's signer (checked against
+// Twilio's documented vector in TestSignVector and in twiliosim).
 func sign(token, fullURL string, params url.Values) string {
-	var b strings.Builder
-	b.WriteString(fullURL)
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		for _, v := range params[k] {
-			b.WriteString(k)
-			b.WriteString(v)
-		}
-	}
-	h := hmac.New(sha1.New, []byte(token))
-	h.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	return twiliosim.Signature(token, fullURL, params)
 }
 
 // fakeSender records the REST calls the engine sends.
