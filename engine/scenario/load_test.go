@@ -9,7 +9,6 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,8 +19,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/flow"
@@ -132,31 +129,7 @@ func TestLoad(t *testing.T) {
 // PostgreSQL server, or one SQLite file.
 func loadStore(t *testing.T) (func() (string, func(), error), string) {
 	if base := os.Getenv("FLOWD_TEST_POSTGRES_DSN"); base != "" {
-		return func() (string, func(), error) {
-			ctx := context.Background()
-			schema := fmt.Sprintf("flowd_load_%d", time.Now().UnixNano())
-			conn, err := pgx.Connect(ctx, base)
-			if err != nil {
-				return "", nil, err
-			}
-			defer conn.Close(ctx)
-			if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-				return "", nil, err
-			}
-			u, err := url.Parse(base)
-			if err != nil {
-				return "", nil, err
-			}
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String(), func() {
-				if c, err := pgx.Connect(ctx, base); err == nil {
-					_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-					c.Close(ctx)
-				}
-			}, nil
-		}, "PostgreSQL"
+		return PostgresSchema(base, "flowd_load"), "PostgreSQL"
 	}
 	dir := t.TempDir()
 	return func() (string, func(), error) {

@@ -2,57 +2,21 @@ package scenario_test
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/flowd/flowd/engine/scenario"
 )
 
-var schemaSeq atomic.Int64
-
-// postgresDSN makes a schema of its own for one scenario on the test
-// server, and drops it afterwards.
+// postgresDSN gives each scenario its own schema on the test server.
 func postgresDSN(t *testing.T) func() (string, func(), error) {
 	base := os.Getenv("FLOWD_TEST_POSTGRES_DSN")
 	if base == "" {
 		t.Skip("FLOWD_TEST_POSTGRES_DSN not set: the two-replica tests need PostgreSQL (.ci/run sets it)")
 	}
-	return func() (string, func(), error) {
-		ctx := context.Background()
-		schema := fmt.Sprintf("flowd_scenario_%d_%d", time.Now().UnixNano(), schemaSeq.Add(1))
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return "", nil, err
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			return "", nil, err
-		}
-		u, err := url.Parse(base)
-		if err != nil {
-			return "", nil, err
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		drop := func() {
-			c, err := pgx.Connect(ctx, base)
-			if err != nil {
-				return
-			}
-			defer c.Close(ctx)
-			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		}
-		return u.String(), drop, nil
-	}
+	return scenario.PostgresSchema(base, "flowd_scenario")
 }
 
 // TestTwoReplicasOnPostgres runs every shipped scenario through two flowd
