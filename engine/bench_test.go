@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flowd/flowd/engine"
@@ -151,4 +152,39 @@ func rss() string {
 		}
 	}
 	return "unknown"
+}
+
+// BenchmarkHandleConcurrent runs the two events above with 16 in flight per
+// core, each for a different call, as a server receives them: ns/op is the
+// cost per event (wall time / events), not one event's latency. A store
+// that writes concurrent commits together (SQLite's group commit) shares
+// one transaction among them.
+func BenchmarkHandleConcurrent(b *testing.B) {
+	for _, ev := range []struct {
+		name    string
+		connect bool
+		event   func(i int) engine.Event
+	}{
+		{"assignment", false, benchAssignment},
+		{"conference-join", true, benchJoin},
+	} {
+		for _, name := range []string{"memory", "sqlite"} {
+			b.Run(ev.name+"/"+name, func(b *testing.B) {
+				h := newHarness(&testing.T{}, benchStores(b)[name]())
+				benchSessions(b, h, b.N, ev.connect)
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.SetParallelism(16)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := int(next.Add(1) - 1)
+						if _, err := h.e.Handle(context.Background(), ev.event(i)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		}
+	}
 }

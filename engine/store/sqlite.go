@@ -40,6 +40,9 @@ const sqliteReaders = 4
 // lets proceed while a write is in progress.
 type sqliteStore struct {
 	w, r *sql.DB
+	// cp is the checkpointer's own connection (see sqlite_writer.go).
+	cp     *sql.DB
+	writer *writer
 
 	// writer statements
 	insKey, insSession, updSession, bumpSeq, upsAlias *sql.Stmt
@@ -61,7 +64,9 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	base := "file:" + esc + "?" + sqliteParams
 
-	w, err := sql.Open("sqlite", base)
+	// The writer never checkpoints on commit: the checkpointer does it
+	// beside it (sqlite_writer.go).
+	w, err := sql.Open("sqlite", base+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
@@ -84,7 +89,18 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	r.SetMaxOpenConns(sqliteReaders)
 	r.SetMaxIdleConns(sqliteReaders)
 	s.r = r
+	cp, err := sql.Open("sqlite", base)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	cp.SetMaxOpenConns(1)
+	s.cp = cp
 	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.startWriter(ctx, cp); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -274,14 +290,18 @@ func (s *sqliteStore) Commit(ctx context.Context, c Commit) (int64, error) {
 }
 
 func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
+	var v int64
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		v, err = s.commitTx(ctx, tx, c)
+		return err
+	})
+	return v, err
+}
+
+// commitTx writes c inside the writer's transaction.
+func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 	now := time.Now()
 	ss := &c.Session
-	tx, done, err := s.begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	ctx = context.WithoutCancel(ctx)
 
 	// The key goes first so a redelivered event reports ErrDuplicate even
 	// though its version is stale too; the rollback undoes it on conflict.
@@ -348,9 +368,6 @@ func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 			return 0, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
-	}
 	return ss.Version + 1, nil
 }
 
@@ -359,6 +376,7 @@ func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 // transaction is short and all-or-nothing anyway, and a cancellable context
 // costs modernc/sqlite a watcher goroutine per statement, which dominated
 // Commit. done rolls back unless committed and returns the connection.
+// Only the writer goroutine calls it.
 func (s *sqliteStore) begin(ctx context.Context) (tx *sql.Tx, done func(), err error) {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
@@ -410,26 +428,23 @@ func (s *sqliteStore) AppendHistory(ctx context.Context, session string, entries
 }
 
 func (s *sqliteStore) appendHistory(ctx context.Context, session string, entries []HistoryEntry) error {
+	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.appendHistoryTx(ctx, tx, session, entries)
+	})
+}
+
+func (s *sqliteStore) appendHistoryTx(ctx context.Context, tx *sql.Tx, session string, entries []HistoryEntry) error {
 	now := time.Now()
-	tx, done, err := s.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ctx = context.WithoutCancel(ctx)
 	n := int64(len(entries))
 	var lastSeq int64
-	err = tx.StmtContext(ctx, s.bumpSeq).QueryRowContext(ctx, n, session).Scan(&lastSeq)
+	err := tx.StmtContext(ctx, s.bumpSeq).QueryRowContext(ctx, n, session).Scan(&lastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.insertHistory(ctx, tx, session, lastSeq-n, entries, now); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return s.insertHistory(ctx, tx, session, lastSeq-n, entries, now)
 }
 
 func (s *sqliteStore) History(ctx context.Context, session string, after int64, limit int) ([]HistoryEntry, error) {
@@ -490,11 +505,15 @@ func (s *sqliteStore) ClaimOutbox(ctx context.Context, owner string, now time.Ti
 	if limit > 0 {
 		lim = int64(limit)
 	}
-	rows, err := s.claim.QueryContext(ctx, owner, now.Add(lease).UnixNano(), now.UnixNano(), lim)
-	if err != nil {
-		return nil, fmt.Errorf("store: claim outbox: %w", err)
-	}
-	items, err := scanSQLiteItems(rows)
+	var items []OutboxItem
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.StmtContext(ctx, s.claim).QueryContext(ctx, owner, now.Add(lease).UnixNano(), now.UnixNano(), lim)
+		if err != nil {
+			return err
+		}
+		items, err = scanSQLiteItems(rows)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: claim outbox: %w", err)
 	}
@@ -506,26 +525,32 @@ func (s *sqliteStore) ClaimOutbox(ctx context.Context, owner string, now time.Ti
 // settle runs one owner-checked outbox update and tells a vanished item
 // (ErrNotFound) from a lost lease (ErrConflict).
 func (s *sqliteStore) settle(ctx context.Context, op string, id int64, st *sql.Stmt, args ...any) error {
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("store: %s %d: %w", op, id, err)
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		var one int
+		err = tx.StmtContext(ctx, s.itemExists).QueryRowContext(ctx, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return ErrConflict
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
+		err = fmt.Errorf("store: %s %d: %w", op, id, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: %s %d: %w", op, id, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	var one int
-	err = s.itemExists.QueryRowContext(ctx, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("store: %s %d: %w", op, id, err)
-	}
-	return ErrConflict
+	return err
 }
 
 func (s *sqliteStore) MarkSent(ctx context.Context, id int64, owner string, result []byte) error {
@@ -569,6 +594,11 @@ func (s *sqliteStore) Live(ctx context.Context) (int, error) {
 }
 
 func (s *sqliteStore) Ping(ctx context.Context) error {
+	select {
+	case <-s.writer.stopped:
+		return errors.New("store: ping sqlite: store closed")
+	default:
+	}
 	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping sqlite: %w", err)
 	}
@@ -578,11 +608,17 @@ func (s *sqliteStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools (which also closes their prepared statements).
+// Close waits for the write in progress, then closes the pools (which also
+// closes their prepared statements). Writes still waiting get an error.
 func (s *sqliteStore) Close() error {
+	if s.writer != nil {
+		s.writer.close()
+	}
 	var errs []error
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
+	for _, db := range []*sql.DB{s.r, s.cp} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)

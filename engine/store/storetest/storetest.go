@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Counts", testCounts},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"ConcurrentMixedOutcomes", testConcurrentMixed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -942,4 +943,71 @@ func testConcurrentClaims(t *testing.T, s store.Store) {
 		}
 	}
 	count(t, "Pending", s.Pending, 0)
+}
+
+// testConcurrentMixed: many events for different calls arrive at once and
+// some of them must fail (a redelivered webhook, a stale version). Every
+// failure writes nothing and every other event is saved whole: a store that
+// writes concurrent commits together must not let one failure undo or leak
+// into the others.
+func testConcurrentMixed(t *testing.T, s store.Store) {
+	const n = 48
+	for i := range n {
+		create(t, s, store.Commit{Session: newSession(fmt.Sprintf("S%02d", i)), IdempotencyKey: fmt.Sprintf("first-%d", i)})
+	}
+	outcome := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ss := newSession(fmt.Sprintf("S%02d", i))
+			ss.Version, ss.State = 1, "next"
+			key := fmt.Sprintf("second-%d", i)
+			switch i % 3 {
+			case 1:
+				key = fmt.Sprintf("first-%d", i) // redelivered
+			case 2:
+				ss.Version = 7 // stale
+			}
+			_, outcome[i] = s.Commit(context.Background(), store.Commit{
+				Session:        ss,
+				Aliases:        []string{fmt.Sprintf("WT%02d", i)},
+				History:        []store.HistoryEntry{{Kind: "event"}},
+				Outbox:         []store.OutboxItem{{Kind: "op"}},
+				IdempotencyKey: key,
+				Reply:          []byte(`"second"`),
+			})
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		id := fmt.Sprintf("S%02d", i)
+		got, err := s.Get(ctx(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, aliasErr := s.Resolve(ctx(t), fmt.Sprintf("WT%02d", i))
+		h, o := history(t, s, id, 0, 0), outbox(t, s, id)
+		switch i % 3 {
+		case 0:
+			if outcome[i] != nil || got.Version != 2 || got.State != "next" || aliasErr != nil || len(h) != 1 || len(o) != 1 {
+				t.Fatalf("%s: commit %v; version %d state %q alias %v, %d history, %d outbox; want it saved whole", id, outcome[i], got.Version, got.State, aliasErr, len(h), len(o))
+			}
+		default:
+			want := store.ErrDuplicate
+			if i%3 == 2 {
+				want = store.ErrConflict
+			}
+			if !errors.Is(outcome[i], want) {
+				t.Fatalf("%s: commit %v, want %v", id, outcome[i], want)
+			}
+			if got.Version != 1 || aliasErr == nil || len(h) != 0 || len(o) != 0 {
+				t.Fatalf("%s: failed commit left version %d alias %v, %d history, %d outbox; want nothing written", id, got.Version, aliasErr, len(h), len(o))
+			}
+			if i%3 == 2 {
+				if r, found, _ := s.Reply(ctx(t), fmt.Sprintf("second-%d", i)); found {
+					t.Fatalf("%s: failed commit recorded its idempotency key (reply %s)", id, r)
+				}
+			}
+		}
+	}
 }
