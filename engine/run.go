@@ -306,12 +306,15 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 	if len(reply.Body) > 0 && reply.Kind != ReplyState {
 		r.rec.Reply = string(reply.Body)
 	}
-	hist, err := json.Marshal(&r.rec)
+	// One allocation holds both documents; the store copies or writes them
+	// before Commit returns, and neither is kept.
+	buf := make([]byte, 0, 2048)
+	buf, err := r.rec.appendJSON(buf)
 	if err != nil {
 		return Reply{}, err
 	}
-
-	data, err := json.Marshal(r.d)
+	hist := buf[:len(buf):len(buf)]
+	data, err := r.d.appendJSON(buf[len(buf):])
 	if err != nil {
 		return Reply{}, err
 	}
