@@ -204,31 +204,31 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 	if ev.Timestamp.IsZero() {
 		ev.Timestamp = e.clock.Now()
 	}
-	if ev.IdempotencyKey != "" {
-		if r, ok, err := e.storedReply(ctx, ev.IdempotencyKey); err != nil {
-			return Reply{}, err
-		} else if ok {
-			e.stats.Duplicates.Add(1)
-			return r, nil
-		}
-	}
+	// A redelivered event is not looked up first: it runs like any other,
+	// its commit is refused (the key is stored with the first delivery's
+	// commit, atomically) and the first reply is given again. Nothing runs
+	// before the commit but the state machine in memory, so running it
+	// twice changes nothing, and the usual event saves a read. An event
+	// that fails before its commit (its command no longer allowed in the
+	// state the first delivery reached, say) looks the key up too.
 	for attempt := 0; ; attempt++ {
 		id, isNew, err := e.resolve(ctx, &ev)
-		if err != nil {
-			return Reply{}, err
+		var reply Reply
+		if err == nil {
+			reply, err = e.handleLocked(ctx, id, isNew, ev)
 		}
-		reply, err := e.handleLocked(ctx, id, isNew, ev)
-		switch {
-		case errors.Is(err, store.ErrConflict) && attempt < 10:
+		if errors.Is(err, store.ErrConflict) && attempt < 10 {
 			// Another replica wrote this session first: run again on fresh state.
 			e.stats.Conflicts.Add(1)
 			continue
-		case errors.Is(err, store.ErrDuplicate):
-			if r, ok, err2 := e.storedReply(ctx, ev.IdempotencyKey); err2 == nil && ok {
+		}
+		if err != nil && ev.IdempotencyKey != "" {
+			if r, ok, err2 := e.storedReply(ctx, ev.IdempotencyKey); err2 != nil {
+				return Reply{}, errors.Join(err, err2)
+			} else if ok {
 				e.stats.Duplicates.Add(1)
 				return r, nil
 			}
-			return Reply{}, err
 		}
 		if err == nil {
 			e.signal()

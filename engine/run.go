@@ -145,7 +145,6 @@ func (r *run) execute(ctx context.Context) error {
 	r.rec.Event, r.rec.Source, r.rec.Fields, r.rec.Params, r.rec.Sequence = ev.Name, ev.Source, ev.Fields, ev.Params, ev.SequenceNumber
 	r.rec.From = r.sess.State
 	if stale != "" {
-		r.e.stats.Stale.Add(1)
 		r.rec.Stale = stale
 		return nil
 	}
@@ -197,7 +196,6 @@ func (r *run) execute(ctx context.Context) error {
 			}
 			return &CommandError{Command: ev.Name, State: r.sess.State, Allowed: r.allowedCommands(state), Reason: reason}
 		}
-		r.e.stats.Unhandled.Add(1)
 		r.rec.Unhandled = true
 		return nil
 	}
@@ -214,7 +212,6 @@ func (r *run) fire(ctx context.Context, state *flow.State, ts []*flow.Transition
 		r.runActions(t.Do, "do")
 		return nil
 	}
-	r.e.stats.Transitions.Add(1)
 	r.rec.To, r.rec.Line = t.To, t.Pos.Line
 	if t.To == from {
 		// A self-transition is external: exit and entry run (looplab/fsm
@@ -343,6 +340,16 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		return Reply{}, err
 	}
 	r.e.keep(r.sess.ID, version, r.d, r.sess.Final)
+	// Counted once saved: a redelivered event that ran again and was
+	// refused as a duplicate at commit counts nothing.
+	switch {
+	case r.rec.Stale != "":
+		r.e.stats.Stale.Add(1)
+	case r.rec.Unhandled:
+		r.e.stats.Unhandled.Add(1)
+	case r.rec.To != "" && !r.rec.Internal:
+		r.e.stats.Transitions.Add(1)
+	}
 	return reply, nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -43,6 +44,7 @@ type sqliteStore struct {
 	// cp is the checkpointer's own connection (see sqlite_writer.go).
 	cp     *sql.DB
 	writer *writer
+	cache  *sqliteCache // see sqlite_cache.go
 
 	// writer statements
 	insKey, insSession, updSession, bumpSeq, upsAlias *sql.Stmt
@@ -74,7 +76,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &sqliteStore{w: w}
+	s := &sqliteStore{w: w, cache: newSQLiteCache()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -181,7 +183,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{s.w, &s.insSession, `INSERT INTO sessions (id, flow, revision, state, final, version, data, last_seq, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{s.w, &s.updSession, `UPDATE sessions SET flow = ?, revision = ?, state = ?, final = ?, data = ?, updated_at = ?,
-			version = version + 1, last_seq = last_seq + ? WHERE id = ? AND version = ? RETURNING last_seq`},
+			version = version + 1, last_seq = last_seq + ? WHERE id = ? AND version = ? RETURNING last_seq, created_at`},
 		{s.w, &s.bumpSeq, `UPDATE sessions SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq`},
 		{s.w, &s.upsAlias, `INSERT INTO aliases (alias, session) VALUES (?1, ?2)
 			ON CONFLICT (alias) DO UPDATE SET session = excluded.session WHERE session <> excluded.session`},
@@ -250,6 +252,10 @@ func nilIfEmpty(b []byte) []byte {
 }
 
 func (s *sqliteStore) Get(ctx context.Context, id string) (Session, error) {
+	if ss, ok := s.cache.session(id); ok {
+		return ss, nil
+	}
+	gen := s.cache.generation()
 	var (
 		ss               Session
 		created, updated sql.NullInt64
@@ -264,10 +270,15 @@ func (s *sqliteStore) Get(ctx context.Context, id string) (Session, error) {
 	}
 	ss.Data = nilIfEmpty(ss.Data)
 	ss.CreatedAt, ss.UpdatedAt = fromNanos(created), fromNanos(updated)
+	s.cache.fillSession(ss, gen)
 	return ss, nil
 }
 
 func (s *sqliteStore) Resolve(ctx context.Context, alias string) (string, error) {
+	if id, ok := s.cache.resolve(alias); ok {
+		return id, nil
+	}
+	gen := s.cache.generation()
 	var id sql.NullString
 	if err := s.resolve.QueryRowContext(ctx, alias).Scan(&id); err != nil {
 		return "", fmt.Errorf("store: resolve %s: %w", alias, err)
@@ -275,6 +286,7 @@ func (s *sqliteStore) Resolve(ctx context.Context, alias string) (string, error)
 	if !id.Valid {
 		return "", ErrNotFound
 	}
+	s.cache.fillResolved(alias, id.String, gen)
 	return id.String, nil
 }
 
@@ -290,56 +302,74 @@ func (s *sqliteStore) Commit(ctx context.Context, c Commit) (int64, error) {
 }
 
 func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
-	var v int64
+	var saved Session
 	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
-		v, err = s.commitTx(ctx, tx, c)
+		saved, err = s.commitTx(ctx, tx, c)
 		return err
+	}, func() {
+		s.cache.publish(saved, c.Aliases)
 	})
-	return v, err
+	if errors.Is(err, ErrConflict) {
+		s.cache.drop(c.Session.ID)
+	}
+	return saved.Version, err
 }
 
-// commitTx writes c inside the writer's transaction.
-func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
+// commitTx writes c inside the writer's transaction and returns the session
+// as now stored.
+func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (Session, error) {
+	saved, err := s.commitRows(ctx, tx, c)
+	if err != nil {
+		return Session{}, err
+	}
+	saved.Data = bytes.Clone(saved.Data)
+	return saved, nil
+}
+
+func (s *sqliteStore) commitRows(ctx context.Context, tx *sql.Tx, c *Commit) (Session, error) {
 	now := time.Now()
 	ss := &c.Session
+	saved := *ss
+	saved.Data = nilIfEmpty(saved.Data)
 
 	// The key goes first so a redelivered event reports ErrDuplicate even
 	// though its version is stale too; the rollback undoes it on conflict.
 	if c.IdempotencyKey != "" {
 		res, err := tx.StmtContext(ctx, s.insKey).ExecContext(ctx, c.IdempotencyKey, ss.ID, c.Reply, now.UnixNano())
 		if err != nil {
-			return 0, err
+			return Session{}, err
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return 0, err
+			return Session{}, err
 		} else if n == 0 {
-			return 0, ErrDuplicate
+			return Session{}, ErrDuplicate
 		}
 	}
 
 	nh := int64(len(c.History))
 	updated := orNow(ss.UpdatedAt, now).UnixNano()
-	var lastSeq int64
+	var lastSeq, created int64
 	if ss.Version == 0 {
+		created = orNow(ss.CreatedAt, now).UnixNano()
 		res, err := tx.StmtContext(ctx, s.insSession).ExecContext(ctx, ss.ID, ss.Flow, ss.Revision, ss.State, ss.Final,
-			ss.Data, nh, orNow(ss.CreatedAt, now).UnixNano(), updated)
+			ss.Data, nh, created, updated)
 		if err != nil {
-			return 0, err
+			return Session{}, err
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return 0, err
+			return Session{}, err
 		} else if n == 0 {
-			return 0, ErrConflict
+			return Session{}, ErrConflict
 		}
 		lastSeq = nh
 	} else {
 		err := tx.StmtContext(ctx, s.updSession).QueryRowContext(ctx, ss.Flow, ss.Revision, ss.State, ss.Final, ss.Data,
-			updated, nh, ss.ID, ss.Version).Scan(&lastSeq)
+			updated, nh, ss.ID, ss.Version).Scan(&lastSeq, &created)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, ErrConflict
+			return Session{}, ErrConflict
 		}
 		if err != nil {
-			return 0, err
+			return Session{}, err
 		}
 	}
 
@@ -350,12 +380,12 @@ func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (int6
 				continue
 			}
 			if _, err := st.ExecContext(ctx, a, ss.ID); err != nil {
-				return 0, err
+				return Session{}, err
 			}
 		}
 	}
 	if err := s.insertHistory(ctx, tx, ss.ID, lastSeq-nh, c.History, now); err != nil {
-		return 0, err
+		return Session{}, err
 	}
 	for rest := c.Outbox; len(rest) > 0; {
 		chunk := rest[:min(len(rest), sqliteBatch)]
@@ -365,10 +395,12 @@ func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (int6
 			args = append(args, ss.ID, it.Kind, it.Payload, orNow(it.NextAttempt, now).UnixNano(), orNow(it.CreatedAt, now).UnixNano())
 		}
 		if _, err := tx.StmtContext(ctx, s.insOutbox[len(chunk)]).ExecContext(ctx, args...); err != nil {
-			return 0, err
+			return Session{}, err
 		}
 	}
-	return ss.Version + 1, nil
+	saved.Version = ss.Version + 1
+	saved.CreatedAt, saved.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	return saved, nil
 }
 
 // begin waits (honouring ctx) for the writer connection and starts an
@@ -430,7 +462,7 @@ func (s *sqliteStore) AppendHistory(ctx context.Context, session string, entries
 func (s *sqliteStore) appendHistory(ctx context.Context, session string, entries []HistoryEntry) error {
 	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return s.appendHistoryTx(ctx, tx, session, entries)
-	})
+	}, nil)
 }
 
 func (s *sqliteStore) appendHistoryTx(ctx context.Context, tx *sql.Tx, session string, entries []HistoryEntry) error {
@@ -513,7 +545,7 @@ func (s *sqliteStore) ClaimOutbox(ctx context.Context, owner string, now time.Ti
 		}
 		items, err = scanSQLiteItems(rows)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim outbox: %w", err)
 	}
@@ -546,7 +578,7 @@ func (s *sqliteStore) settle(ctx context.Context, op string, id int64, st *sql.S
 			return err
 		}
 		return ErrConflict
-	})
+	}, nil)
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
 		err = fmt.Errorf("store: %s %d: %w", op, id, err)
 	}

@@ -53,7 +53,9 @@ const (
 )
 
 type writeJob struct {
-	run   func(ctx context.Context, tx *sql.Tx) error
+	run func(ctx context.Context, tx *sql.Tx) error
+	// after, if set, runs once the job's transaction has committed.
+	after func()
 	state atomic.Int32
 	err   error
 	done  chan struct{}
@@ -69,7 +71,10 @@ type writer struct {
 	checkpoint chan struct{} // nudges the checkpointer (capacity 1)
 	closeOnce  sync.Once
 
-	savepoint, release, rollbackTo *sql.Stmt
+	savepoint, release, rollbackTo, dataVersion *sql.Stmt
+	// lastDataVersion is what PRAGMA data_version said at the previous
+	// batch; it changes only when ANOTHER connection commits.
+	lastDataVersion int64
 }
 
 func (s *sqliteStore) startWriter(ctx context.Context, cp *sql.DB) error {
@@ -84,7 +89,8 @@ func (s *sqliteStore) startWriter(ctx context.Context, cp *sql.DB) error {
 	for dst, text := range map[**sql.Stmt]string{
 		&w.savepoint:  `SAVEPOINT job`,
 		&w.release:    `RELEASE job`,
-		&w.rollbackTo: `ROLLBACK TO job`,
+		&w.rollbackTo:  `ROLLBACK TO job`,
+		&w.dataVersion: `PRAGMA data_version`,
 	} {
 		st, err := s.w.PrepareContext(ctx, text)
 		if err != nil {
@@ -98,11 +104,13 @@ func (s *sqliteStore) startWriter(ctx context.Context, cp *sql.DB) error {
 	return nil
 }
 
-// do runs fn inside the next batch and returns its error, or the commit's.
-// ctx bounds only the wait for the writer: once the writer has taken the
-// job, do waits for its outcome (a write is never left half-known).
-func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &writeJob{run: fn, done: make(chan struct{})}
+// do runs fn inside the next batch and returns its error, or the commit's;
+// after (may be nil) runs when fn succeeded and its transaction committed,
+// before do returns. ctx bounds only the wait for the writer: once the
+// writer has taken the job, do waits for its outcome (a write is never left
+// half-known).
+func (w *writer) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, after func()) error {
+	j := &writeJob{run: fn, after: after, done: make(chan struct{})}
 	select {
 	case w.jobs <- j:
 	case <-w.quit:
@@ -172,6 +180,9 @@ func (w *writer) runBatch(batch []*writeJob) {
 	}
 	defer func() {
 		for _, j := range live {
+			if j.err == nil && j.after != nil {
+				j.after()
+			}
 			close(j.done)
 		}
 	}()
@@ -184,6 +195,7 @@ func (w *writer) runBatch(batch []*writeJob) {
 		return
 	}
 	defer done()
+	w.checkForeignWrites(ctx, tx)
 
 	if len(live) == 1 {
 		// Alone, the transaction is the job's savepoint.
@@ -218,6 +230,17 @@ func (w *writer) runBatch(batch []*writeJob) {
 				j.err = err
 			}
 		}
+	}
+}
+
+// checkForeignWrites drops the store's cache when another connection (another
+// process) has committed since the previous batch. Inside the IMMEDIATE
+// transaction nobody else can write until it ends.
+func (w *writer) checkForeignWrites(ctx context.Context, tx *sql.Tx) {
+	var v int64
+	if err := tx.StmtContext(ctx, w.dataVersion).QueryRowContext(ctx).Scan(&v); err != nil || v != w.lastDataVersion {
+		w.s.cache.reset()
+		w.lastDataVersion = v
 	}
 }
 

@@ -214,3 +214,61 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 		t.Fatalf("schema_migrations rows = %d, %v; want 1", n, err)
 	}
 }
+
+// TestSQLiteAnotherWriter: the SQLite store caches what it committed; when
+// another process writes the same file, a session read stale from the cache
+// loses its commit with ErrConflict and the next read is fresh, and the
+// writer's next transaction drops the whole cache (aliases included).
+func TestSQLiteAnotherWriter(t *testing.T) {
+	ctx := t.Context()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
+	a, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	if _, err := a.Commit(ctx, store.Commit{Session: store.Session{ID: "CA1", Flow: "f", Revision: "r", State: "one"}, Aliases: []string{"WT1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Get(ctx, "CA1"); err != nil || got.State != "one" {
+		t.Fatalf("a.Get = %+v, %v", got, err)
+	}
+
+	// The other process moves the call on and takes the alias.
+	ss, err := b.Get(ctx, "CA1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss.State = "two"
+	if _, err := b.Commit(ctx, store.Commit{Session: ss}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Commit(ctx, store.Commit{Session: store.Session{ID: "CA2", Flow: "f", Revision: "r", State: "s"}, Aliases: []string{"WT1"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	stale, err := a.Get(ctx, "CA1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.State = "three"
+	if stale.Version != 1 {
+		t.Fatalf("a.Get = version %d; the test expects the cached (stale) version 1", stale.Version)
+	}
+	if _, err := a.Commit(ctx, store.Commit{Session: stale}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("commit on a stale read: %v, want ErrConflict", err)
+	}
+	fresh, err := a.Get(ctx, "CA1")
+	if err != nil || fresh.State != "two" || fresh.Version != 2 {
+		t.Fatalf("a.Get after the conflict = %+v, %v; want state two, version 2", fresh, err)
+	}
+	if id, err := a.Resolve(ctx, "WT1"); err != nil || id != "CA2" {
+		t.Fatalf("a.Resolve(WT1) after its writer saw the other's commits = %q, %v; want CA2", id, err)
+	}
+}
