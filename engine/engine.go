@@ -230,9 +230,6 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 				return r, nil
 			}
 		}
-		if err == nil {
-			e.signal()
-		}
 		return reply, err
 	}
 }

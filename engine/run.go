@@ -340,6 +340,9 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		return Reply{}, err
 	}
 	r.e.keep(r.sess.ID, version, r.d, r.sess.Final)
+	if len(c.Outbox) > 0 {
+		r.e.signal() // wake the dispatcher: there is work
+	}
 	// Counted once saved: a redelivered event that ran again and was
 	// refused as a duplicate at commit counts nothing.
 	switch {

@@ -87,8 +87,8 @@ func (s *sqliteStore) startWriter(ctx context.Context, cp *sql.DB) error {
 		checkpoint: make(chan struct{}, 1),
 	}
 	for dst, text := range map[**sql.Stmt]string{
-		&w.savepoint:  `SAVEPOINT job`,
-		&w.release:    `RELEASE job`,
+		&w.savepoint:   `SAVEPOINT job`,
+		&w.release:     `RELEASE job`,
 		&w.rollbackTo:  `ROLLBACK TO job`,
 		&w.dataVersion: `PRAGMA data_version`,
 	} {
