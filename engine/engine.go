@@ -74,6 +74,9 @@ type Engine struct {
 	cacheMu sync.Mutex
 	cache   map[string]cachedSession
 
+	// machines pools the state machines of transitions (see machine).
+	machines sync.Map // machineKey → *sync.Pool of *fsm.FSM
+
 	stats Stats
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/looplab/fsm"
@@ -221,27 +222,18 @@ func (r *run) fire(ctx context.Context, state *flow.State, ts []*flow.Transition
 		r.runActions(state.Entry, "entry:"+from)
 		return nil
 	}
-	name := fmt.Sprintf("%s#%d", r.ev.Name, i)
-	events := []fsm.EventDesc{{Name: name, Src: []string{from}, Dst: t.To}}
-	m := fsm.NewFSM(from, events, fsm.Callbacks{
-		"leave_state": func(_ context.Context, _ *fsm.Event) {
-			r.runActions(state.Exit, "exit:"+from)
-			r.runActions(t.Do, "do")
-		},
-		"enter_state": func(_ context.Context, e *fsm.Event) {
-			r.sess.State = e.Dst
-			if dst := r.fl.States[e.Dst]; dst != nil {
-				r.runActions(dst.Entry, "entry:"+e.Dst)
-			}
-		},
-	})
-	if err := m.Event(ctx, name); err != nil {
+	m := r.e.machine(state, t)
+	m.SetState(from)
+	if err := m.Event(ctx, machineEvent, r); err != nil {
 		var nt fsm.NoTransitionError
 		if !errors.As(err, &nt) {
-			return fmt.Errorf("state machine: %w", err)
+			return fmt.Errorf("state machine: %w", err) // the machine is not reused
 		}
 	}
 	r.sess.State = m.Current()
+	// Back to the pool only after a clean run: a panicking action leaves
+	// the machine mid-transition, and it is dropped.
+	r.e.releaseMachine(state, t, m)
 	if dst := r.fl.States[t.To]; dst != nil && dst.Final {
 		r.sess.Final = true
 	}
@@ -425,4 +417,48 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// machineEvent is the one event a transition's machine knows.
+const machineEvent = "fire"
+
+// machineKey names a transition out of a state (a flow-level handler is
+// taken out of every state).
+type machineKey struct {
+	from *flow.State
+	t    *flow.Transition
+}
+
+// machine returns a looplab/fsm machine holding just transition t out of
+// state, at any state: the caller sets the stored state before firing it.
+// Machines are pooled per transition (building one is several maps and
+// closures, a tenth of an event's cost); the run travels in the event's
+// arguments, so a machine serves one event at a time and any session.
+func (e *Engine) machine(state *flow.State, t *flow.Transition) *fsm.FSM {
+	k := machineKey{state, t}
+	if p, ok := e.machines.Load(k); ok {
+		if m, ok := p.(*sync.Pool).Get().(*fsm.FSM); ok {
+			return m
+		}
+	}
+	from := state.Name
+	return fsm.NewFSM(from, []fsm.EventDesc{{Name: machineEvent, Src: []string{from}, Dst: t.To}}, fsm.Callbacks{
+		"leave_state": func(_ context.Context, ev *fsm.Event) {
+			r := ev.Args[0].(*run)
+			r.runActions(state.Exit, "exit:"+from)
+			r.runActions(t.Do, "do")
+		},
+		"enter_state": func(_ context.Context, ev *fsm.Event) {
+			r := ev.Args[0].(*run)
+			r.sess.State = ev.Dst
+			if dst := r.fl.States[ev.Dst]; dst != nil {
+				r.runActions(dst.Entry, "entry:"+ev.Dst)
+			}
+		},
+	})
+}
+
+func (e *Engine) releaseMachine(state *flow.State, t *flow.Transition, m *fsm.FSM) {
+	p, _ := e.machines.LoadOrStore(machineKey{state, t}, &sync.Pool{})
+	p.(*sync.Pool).Put(m)
 }
