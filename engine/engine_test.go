@@ -501,17 +501,15 @@ func TestCrashAfterCommitSendsEachCallOnceOnRestart(t *testing.T) {
 }
 
 func TestConcurrentEventsForOneSessionLoseNothing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flowd.db")
-	open := func() store.Store {
-		st, err := store.Open(context.Background(), "sqlite:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "flowd.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	a := newHarness(t, open())
-	b := newHarness(t, open()) // a second replica on the same database
+	t.Cleanup(func() { st.Close() })
+	// Two engines (replicas: each with its own per-session locks) on one
+	// database; a SQLite file serves one process, so they share its store.
+	a := newHarness(t, st)
+	b := newHarness(t, st)
 	a.connect()
 	const n = 20
 	var wg sync.WaitGroup

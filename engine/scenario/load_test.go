@@ -258,11 +258,17 @@ func runLoad(t *testing.T, cfg loadConfig) *loadResult {
 		}
 	}()
 	for i := range cfg.replicas {
-		st, err := store.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
+		// A SQLite file serves one process: its replicas share the store.
+		var st store.Store
+		if i > 0 && !isPostgres(dsn) {
+			st = sts[0]
+		} else {
+			var err error
+			if st, err = store.Open(ctx, dsn); err != nil {
+				t.Fatal(err)
+			}
+			sts = append(sts, st)
 		}
-		sts = append(sts, st)
 		tw, err := twilio.NewClient(twilio.Config{AccountSid: sim.AccountSid(), AuthToken: "load", BaseURL: simS.URL})
 		if err != nil {
 			t.Fatal(err)

@@ -262,12 +262,20 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := 0; i < replicas; i++ {
-		st, err := store.Open(ctx, dsn)
-		if err != nil {
-			h.close()
-			return nil, err
+		// Replicas on PostgreSQL connect on their own, as separate
+		// processes do; a SQLite file or the memory store serves one
+		// process, so the replicas (engines) share it.
+		var st store.Store
+		if i > 0 && !isPostgres(dsn) {
+			st = h.sts[0]
+		} else {
+			var err error
+			if st, err = store.Open(ctx, dsn); err != nil {
+				h.close()
+				return nil, err
+			}
+			h.sts = append(h.sts, st)
 		}
-		h.sts = append(h.sts, st)
 		tw, err := twilio.NewClient(twilio.Config{AccountSid: sim.AccountSid(), AuthToken: "scenario", BaseURL: h.simS.URL})
 		if err != nil {
 			h.close()
@@ -599,4 +607,8 @@ func (h *harness) effects() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }

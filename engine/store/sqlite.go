@@ -45,6 +45,7 @@ type sqliteStore struct {
 	cp     *sql.DB
 	writer *writer
 	cache  *sqliteCache // see sqlite_cache.go
+	unlock func() error // releases PATH.lock
 
 	// writer statements
 	insKey, insSession, updSession, bumpSeq, upsAlias *sql.Stmt
@@ -62,6 +63,10 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		// Two pools would see two different databases.
 		return nil, errors.New("store: sqlite needs a file path (use \"memory:\" for an in-memory store)")
 	}
+	unlock, err := lockSQLite(path)
+	if err != nil {
+		return nil, err
+	}
 	// In a SQLite URI '?' and '#' end the path and '%' starts an escape.
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	base := "file:" + esc + "?" + sqliteParams
@@ -70,22 +75,23 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	// beside it (sqlite_writer.go).
 	w, err := sql.Open("sqlite", base+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)")
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &sqliteStore{w: w, cache: newSQLiteCache()}
+	s := &sqliteStore{w: w, cache: newSQLiteCache(), unlock: unlock}
 	if err := s.migrate(ctx); err != nil {
-		w.Close()
+		s.Close()
 		return nil, err
 	}
 	// query_only guards against a write slipping onto a reader connection,
 	// which would contend with the writer for the lock.
 	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
-		w.Close()
+		s.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(sqliteReaders)
@@ -653,5 +659,9 @@ func (s *sqliteStore) Close() error {
 		}
 	}
 	errs = append(errs, s.w.Close())
+	if s.unlock != nil {
+		errs = append(errs, s.unlock())
+		s.unlock = nil
+	}
 	return errors.Join(errs...)
 }

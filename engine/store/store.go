@@ -26,9 +26,13 @@
 //
 //   - memory ("memory:"): maps behind a mutex, for tests and single-process
 //     development; nothing survives a restart.
-//   - SQLite ("sqlite:PATH"): pure Go (modernc.org/sqlite), WAL mode, one
-//     writer connection plus a small reader pool; for single-replica
-//     deployments.
+//   - SQLite ("sqlite:PATH"): pure Go (modernc.org/sqlite), WAL mode, for
+//     single-replica deployments. One writer goroutine owns the write
+//     connection and commits the writes that arrive together in one
+//     transaction, a savepoint each (group commit, sqlite_writer.go); WAL
+//     checkpoints run beside it; a small reader pool serves reads, and what
+//     this process committed is cached so the webhook path reads nothing
+//     from disk (sqlite_cache.go).
 //   - PostgreSQL ("postgres://..."): pgx with a small connection pool;
 //     several flowd replicas may share one database (conditional updates
 //     under row locks, SKIP LOCKED claims, migrations under an advisory

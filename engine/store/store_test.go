@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -215,52 +216,79 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	}
 }
 
-// TestSQLiteAnotherWriter: the SQLite store caches what it committed; when
-// another process writes the same file, a session read stale from the cache
-// loses its commit with ErrConflict and the next read is fresh, and the
-// writer's next transaction drops the whole cache (aliases included).
-func TestSQLiteAnotherWriter(t *testing.T) {
+// TestSQLiteOneProcess: a SQLite file serves one store at a time; a second
+// open fails and says why, and the file is free again once the first store
+// is closed.
+func TestSQLiteOneProcess(t *testing.T) {
 	ctx := t.Context()
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "one.db")
 	a, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	if b, err := store.Open(ctx, dsn); err == nil {
+		b.Close()
+		t.Fatal("a second store opened the same SQLite file")
+	} else if !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("second open: %v; want it to say the file is in use and what to use instead", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
 	b, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("open after the first store closed: %v", err)
+	}
+	b.Close()
+}
+
+// TestSQLiteEditedBehindItsBack: the SQLite store caches what it committed;
+// when something else writes the file (an operator's sqlite3 shell), a
+// session read stale from the cache loses its commit with ErrConflict and
+// the next read is fresh, and the writer's next transaction drops the
+// whole cache (aliases included).
+func TestSQLiteEditedBehindItsBack(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a, err := store.Open(ctx, "sqlite:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-
-	if _, err := a.Commit(ctx, store.Commit{Session: store.Session{ID: "CA1", Flow: "f", Revision: "r", State: "one"}, Aliases: []string{"WT1"}}); err != nil {
+	defer a.Close()
+	shell, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer shell.Close()
+
+	for _, c := range []store.Commit{
+		{Session: store.Session{ID: "CA1", Flow: "f", Revision: "r", State: "one"}, Aliases: []string{"WT1"}},
+		{Session: store.Session{ID: "CA2", Flow: "f", Revision: "r", State: "s"}},
+	} {
+		if _, err := a.Commit(ctx, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if got, err := a.Get(ctx, "CA1"); err != nil || got.State != "one" {
 		t.Fatalf("a.Get = %+v, %v", got, err)
 	}
-
-	// The other process moves the call on and takes the alias.
-	ss, err := b.Get(ctx, "CA1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss.State = "two"
-	if _, err := b.Commit(ctx, store.Commit{Session: ss}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Commit(ctx, store.Commit{Session: store.Session{ID: "CA2", Flow: "f", Revision: "r", State: "s"}, Aliases: []string{"WT1"}}); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{
+		`UPDATE sessions SET state = 'two', version = 2 WHERE id = 'CA1'`,
+		`UPDATE aliases SET session = 'CA2' WHERE alias = 'WT1'`,
+	} {
+		if _, err := shell.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	stale, err := a.Get(ctx, "CA1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale.State = "three"
 	if stale.Version != 1 {
 		t.Fatalf("a.Get = version %d; the test expects the cached (stale) version 1", stale.Version)
 	}
+	stale.State = "three"
 	if _, err := a.Commit(ctx, store.Commit{Session: stale}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("commit on a stale read: %v, want ErrConflict", err)
 	}
@@ -269,6 +297,6 @@ func TestSQLiteAnotherWriter(t *testing.T) {
 		t.Fatalf("a.Get after the conflict = %+v, %v; want state two, version 2", fresh, err)
 	}
 	if id, err := a.Resolve(ctx, "WT1"); err != nil || id != "CA2" {
-		t.Fatalf("a.Resolve(WT1) after its writer saw the other's commits = %q, %v; want CA2", id, err)
+		t.Fatalf("a.Resolve(WT1) after its writer saw the edit = %q, %v; want CA2", id, err)
 	}
 }
