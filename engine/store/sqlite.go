@@ -48,7 +48,7 @@ type sqliteStore struct {
 	unlock func() error // releases PATH.lock
 
 	// writer statements
-	insKey, insSession, updSession, bumpSeq, upsAlias *sql.Stmt
+	insKey, insSession, updSession, updSessionState, bumpSeq, upsAlias *sql.Stmt
 	// multi-row inserts: insHistory[n] inserts n rows (1 <= n <= sqliteBatch)
 	insHistory, insOutbox                          [sqliteBatch + 1]*sql.Stmt
 	claim, markSent, retry, markFailed, itemExists *sql.Stmt
@@ -189,6 +189,11 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{s.w, &s.insSession, `INSERT INTO sessions (id, flow, revision, state, final, version, data, last_seq, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`},
 		{s.w, &s.updSession, `UPDATE sessions SET flow = ?, revision = ?, state = ?, final = ?, data = ?, updated_at = ?,
+			version = version + 1, last_seq = last_seq + ? WHERE id = ? AND version = ? RETURNING last_seq, created_at`},
+		// The same without final, for a commit that leaves it as stored:
+		// naming final in SET makes SQLite rewrite the session's entry in
+		// the sessions_live index, one more page in every commit.
+		{s.w, &s.updSessionState, `UPDATE sessions SET flow = ?, revision = ?, state = ?, data = ?, updated_at = ?,
 			version = version + 1, last_seq = last_seq + ? WHERE id = ? AND version = ? RETURNING last_seq, created_at`},
 		{s.w, &s.bumpSeq, `UPDATE sessions SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq`},
 		{s.w, &s.upsAlias, `INSERT INTO aliases (alias, session) VALUES (?1, ?2)
@@ -369,8 +374,15 @@ func (s *sqliteStore) commitRows(ctx context.Context, tx *sql.Tx, c *Commit) (Se
 		}
 		lastSeq = nh
 	} else {
-		err := tx.StmtContext(ctx, s.updSession).QueryRowContext(ctx, ss.Flow, ss.Revision, ss.State, ss.Final, ss.Data,
-			updated, nh, ss.ID, ss.Version).Scan(&lastSeq, &created)
+		var row *sql.Row
+		if final, known := s.cache.final(ss.ID, ss.Version); known && final == ss.Final {
+			row = tx.StmtContext(ctx, s.updSessionState).QueryRowContext(ctx, ss.Flow, ss.Revision, ss.State, ss.Data,
+				updated, nh, ss.ID, ss.Version)
+		} else {
+			row = tx.StmtContext(ctx, s.updSession).QueryRowContext(ctx, ss.Flow, ss.Revision, ss.State, ss.Final, ss.Data,
+				updated, nh, ss.ID, ss.Version)
+		}
+		err := row.Scan(&lastSeq, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return Session{}, ErrConflict
 		}

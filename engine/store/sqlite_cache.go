@@ -28,8 +28,8 @@ import (
 // dropped, stops a fill that started before a drop.
 
 const (
-	cacheSessions = 16384
-	cacheAliases  = 65536
+	cacheSessions = 8192
+	cacheAliases  = 32768
 )
 
 type sqliteCache struct {
@@ -52,6 +52,15 @@ func (c *sqliteCache) session(id string) (Session, bool) {
 		ss.Data = bytes.Clone(ss.Data)
 	}
 	return ss, ok
+}
+
+// final tells whether the cached session at version v is final; known is
+// false when the cache does not hold that version.
+func (c *sqliteCache) final(id string, v int64) (final, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ss, ok := c.sessions[id]
+	return ss.Final, ok && ss.Version == v
 }
 
 func (c *sqliteCache) resolve(alias string) (string, bool) {

@@ -785,12 +785,35 @@ func testCounts(t *testing.T, s store.Store) {
 	}
 	count(t, "Pending", s.Pending, 1)
 
+	// A commit that keeps the call live, then the one that ends it, then
+	// one after the end: each counts by what it wrote.
 	a, _ := s.Get(ctx(t), "A")
+	a.State = "talking"
+	if _, err := s.Commit(ctx(t), store.Commit{Session: a}); err != nil {
+		t.Fatal(err)
+	}
+	count(t, "Live", s.Live, 2)
+	a, _ = s.Get(ctx(t), "A")
 	a.Final = true
 	if _, err := s.Commit(ctx(t), store.Commit{Session: a}); err != nil {
 		t.Fatal(err)
 	}
 	count(t, "Live", s.Live, 1)
+	a, _ = s.Get(ctx(t), "A")
+	if !a.Final {
+		t.Fatal("Final not stored")
+	}
+	a.State = "late callback"
+	if _, err := s.Commit(ctx(t), store.Commit{Session: a}); err != nil {
+		t.Fatal(err)
+	}
+	count(t, "Live", s.Live, 1)
+	a, _ = s.Get(ctx(t), "A")
+	a.Final = false // the store keeps what it is given
+	if _, err := s.Commit(ctx(t), store.Commit{Session: a}); err != nil {
+		t.Fatal(err)
+	}
+	count(t, "Live", s.Live, 2)
 }
 
 // testConcurrentCommits: read-modify-write loops on one session; optimistic
