@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/store"
@@ -72,11 +74,13 @@ func BenchmarkHandleAssignment(b *testing.B) {
 			benchSessions(b, h, b.N, false)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := h.e.Handle(context.Background(), benchAssignment(i)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu0)
 		})
 	}
 }
@@ -90,11 +94,13 @@ func BenchmarkHandleConferenceJoin(b *testing.B) {
 			benchSessions(b, h, b.N, true)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := h.e.Handle(context.Background(), benchJoin(i)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu0)
 		})
 	}
 }
@@ -176,6 +182,7 @@ func BenchmarkHandleConcurrent(b *testing.B) {
 				b.ReportAllocs()
 				b.SetParallelism(16)
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := int(next.Add(1) - 1)
@@ -184,7 +191,24 @@ func BenchmarkHandleConcurrent(b *testing.B) {
 						}
 					}
 				})
+				reportCPU(b, cpu0)
 			})
 		}
 	}
+}
+
+// reportCPU adds cpu-ns/op: the process's CPU time (every goroutine: the
+// SQLite writer, GC) per event since cpu0. On a shared machine it is
+// steadier than wall time, which also counts time other tenants took.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64((cpuTime() - cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
