@@ -39,7 +39,7 @@ const maxBatch = 64
 // checkpoint nudges; checkpointIdle is how often the checkpointer runs when
 // nothing nudges it.
 const (
-	checkpointEvery = 32
+	checkpointEvery = 256
 	checkpointIdle  = time.Second
 )
 
