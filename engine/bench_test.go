@@ -201,7 +201,7 @@ func BenchmarkHandleConcurrent(b *testing.B) {
 // SQLite writer, GC) per event since cpu0. On a shared machine it is
 // steadier than wall time, which also counts time other tenants took.
 func reportCPU(b *testing.B, cpu0 time.Duration) {
-	b.ReportMetric(float64((cpuTime() - cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // cpuTime is the process's user+system CPU time so far.
