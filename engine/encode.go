@@ -15,11 +15,8 @@ func (d *sessionData) appendJSON(b []byte) ([]byte, error) {
 	var err error
 	o := jsonw.Begin(b)
 	o.String("call_sid", d.CallSid, false)
-	if len(d.Call) > 0 {
-		o.Field("call")
-		if o.B, err = jsonw.Map(o.B, d.Call); err != nil {
-			return o.B, err
-		}
+	if err = o.Map("call", d.Call, true); err != nil {
+		return o.B, err
 	}
 	o.String("task_sid", d.TaskSid, true)
 	if len(d.Tasks) > 0 {
@@ -28,11 +25,8 @@ func (d *sessionData) appendJSON(b []byte) ([]byte, error) {
 			return o.B, err
 		}
 	}
-	if len(d.Worker) > 0 {
-		o.Field("worker")
-		if o.B, err = jsonw.Map(o.B, d.Worker); err != nil {
-			return o.B, err
-		}
+	if err = o.Map("worker", d.Worker, true); err != nil {
+		return o.B, err
 	}
 	o.String("conference_sid", d.ConferenceSid, true)
 	o.String("conference_name", d.ConferenceName, true)
@@ -42,43 +36,26 @@ func (d *sessionData) appendJSON(b []byte) ([]byte, error) {
 		o.Field("roles")
 		o.B, _ = jsonw.MapOf(o.B, d.Roles, appendParticipantFacts)
 	}
-	if len(d.Left) > 0 {
-		o.Field("left")
-		o.B = jsonw.StringMap(o.B, d.Left)
+	o.StringMap("left", d.Left, true)
+	o.StringMap("removed", d.Removed, true)
+	if err = o.Map("vars", d.Vars, true); err != nil {
+		return o.B, err
 	}
-	if len(d.Removed) > 0 {
-		o.Field("removed")
-		o.B = jsonw.StringMap(o.B, d.Removed)
-	}
-	if len(d.Vars) > 0 {
-		o.Field("vars")
-		if o.B, err = jsonw.Map(o.B, d.Vars); err != nil {
-			return o.B, err
-		}
-	}
-	if len(d.Whisper) > 0 {
-		o.Field("whisper")
-		o.B = jsonw.StringMap(o.B, d.Whisper)
-	}
+	o.StringMap("whisper", d.Whisper, true)
 	if len(d.JoinMuted) > 0 {
 		o.Field("join_muted")
 		o.B, _ = jsonw.MapOf(o.B, d.JoinMuted, func(b []byte, v bool) ([]byte, error) { return jsonw.Bool(b, v), nil })
 	}
 	if len(d.Announcements) > 0 {
 		o.Field("announcements")
-		o.B = append(o.B, '[')
-		for i := range d.Announcements {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
+		o.B = jsonw.Array(o.B, len(d.Announcements), func(b []byte, i int) []byte {
 			a := &d.Announcements[i]
-			ao := jsonw.Begin(o.B)
+			ao := jsonw.Begin(b)
 			ao.String("text", a.Text, false)
 			ao.String("voice", a.Voice, true)
 			ao.String("language", a.Language, true)
-			o.B = ao.End()
-		}
-		o.B = append(o.B, ']')
+			return ao.End()
+		})
 	}
 	o.Int("op_seq", int64(d.OpSeq), true)
 	return o.End(), nil
@@ -89,12 +66,8 @@ func appendTaskFacts(b []byte, t *taskFacts) ([]byte, error) {
 		return append(b, "null"...), nil
 	}
 	o := jsonw.Begin(b)
-	if len(t.Attributes) > 0 {
-		o.Field("attributes")
-		var err error
-		if o.B, err = jsonw.Map(o.B, t.Attributes); err != nil {
-			return o.B, err
-		}
+	if err := o.Map("attributes", t.Attributes, true); err != nil {
+		return o.B, err
 	}
 	o.String("status", t.Status, true)
 	o.String("reservation", t.Reservation, true)
@@ -128,35 +101,25 @@ func (rec *record) appendJSON(b []byte) ([]byte, error) {
 	o := jsonw.Begin(b)
 	o.String("event", rec.Event, false)
 	o.String("source", string(rec.Source), false)
-	if len(rec.Fields) > 0 {
-		o.Field("fields")
-		if o.B, err = jsonw.Map(o.B, rec.Fields); err != nil {
-			return o.B, err
-		}
+	if err = o.Map("fields", rec.Fields, true); err != nil {
+		return o.B, err
 	}
-	if len(rec.Params) > 0 {
-		o.Field("params")
-		if o.B, err = jsonw.Map(o.B, rec.Params); err != nil {
-			return o.B, err
-		}
+	if err = o.Map("params", rec.Params, true); err != nil {
+		return o.B, err
 	}
 	o.Int("sequence", rec.Sequence, true)
 	o.String("stale", rec.Stale, true)
 	if len(rec.Guards) > 0 {
 		o.Field("guards")
-		o.B = append(o.B, '[')
-		for i, g := range rec.Guards {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
-			gw := jsonw.Begin(o.B)
+		o.B = jsonw.Array(o.B, len(rec.Guards), func(b []byte, i int) []byte {
+			g := &rec.Guards[i]
+			gw := jsonw.Begin(b)
 			gw.String("if", g.If, false)
 			gw.Int("line", int64(g.Line), false)
 			gw.Bool("result", g.Result, false)
 			gw.String("error", g.Error, true)
-			o.B = gw.End()
-		}
-		o.B = append(o.B, ']')
+			return gw.End()
+		})
 	}
 	o.String("from", rec.From, true)
 	o.String("to", rec.To, true)
@@ -165,19 +128,15 @@ func (rec *record) appendJSON(b []byte) ([]byte, error) {
 	o.Bool("unhandled", rec.Unhandled, true)
 	if len(rec.Actions) > 0 {
 		o.Field("actions")
-		o.B = append(o.B, '[')
-		for i, a := range rec.Actions {
-			if i > 0 {
-				o.B = append(o.B, ',')
-			}
-			ao := jsonw.Begin(o.B)
+		o.B = jsonw.Array(o.B, len(rec.Actions), func(b []byte, i int) []byte {
+			a := &rec.Actions[i]
+			ao := jsonw.Begin(b)
 			ao.String("action", a.Action, false)
 			ao.String("where", a.Where, false)
 			ao.Int("line", int64(a.Line), false)
 			ao.String("error", a.Error, true)
-			o.B = ao.End()
-		}
-		o.B = append(o.B, ']')
+			return ao.End()
+		})
 	}
 	o.String("reply", rec.Reply, true)
 	if len(rec.Warnings) > 0 {

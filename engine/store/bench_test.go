@@ -26,8 +26,6 @@ func benchCommit(b *testing.B, s store.Store) {
 	defer s.Close()
 	ctx := b.Context()
 	data := []byte(`{"facts":{"caller":"+15551234567","lang":"en"},"vars":{"attempts":1},"roles":{"customer":"CA1"}}`)
-	hist := []byte(`{"event":"task.created","from":"queued","to":"ringing"}`)
-	payload := []byte(`{"call":"CA1","conference":"CF1","hold":true,"announceUrl":"https://example.com/a"}`)
 	ss := store.Session{ID: "CA1", Flow: "support", Revision: "3f2a", State: "start", Data: data}
 	v, err := s.Commit(ctx, store.Commit{Session: ss})
 	if err != nil {
@@ -38,19 +36,7 @@ func benchCommit(b *testing.B, s store.Store) {
 	i := 0
 	for b.Loop() {
 		i++
-		c := store.Commit{
-			Session:        ss,
-			Aliases:        []string{"WT1"},
-			IdempotencyKey: fmt.Sprint("ev-", i),
-			Reply:          []byte(`{"twiml":"<Response/>"}`),
-		}
-		for range 5 {
-			c.History = append(c.History, store.HistoryEntry{Kind: "transition", Data: hist})
-		}
-		for range 3 {
-			c.Outbox = append(c.Outbox, store.OutboxItem{Kind: "participant.update", Payload: payload})
-		}
-		v, err := s.Commit(ctx, c)
+		v, err := s.Commit(ctx, typicalCommit(ss, "WT1", fmt.Sprint("ev-", i)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,8 +57,6 @@ func benchCommitConcurrent(b *testing.B, s store.Store) {
 	defer s.Close()
 	ctx := b.Context()
 	data := []byte(`{"facts":{"caller":"+15551234567","lang":"en"},"vars":{"attempts":1},"roles":{"customer":"CA1"}}`)
-	hist := []byte(`{"event":"task.created","from":"queued","to":"ringing"}`)
-	payload := []byte(`{"call":"CA1","conference":"CF1","hold":true,"announceUrl":"https://example.com/a"}`)
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(16)
@@ -85,23 +69,29 @@ func benchCommitConcurrent(b *testing.B, s store.Store) {
 		}
 		ss.Version = v
 		for i := 0; pb.Next(); i++ {
-			c := store.Commit{
-				Session:        ss,
-				Aliases:        []string{fmt.Sprint("WT", g)},
-				IdempotencyKey: fmt.Sprint("ev-", g, "-", i),
-				Reply:          []byte(`{"twiml":"<Response/>"}`),
-			}
-			for range 5 {
-				c.History = append(c.History, store.HistoryEntry{Kind: "transition", Data: hist})
-			}
-			for range 3 {
-				c.Outbox = append(c.Outbox, store.OutboxItem{Kind: "participant.update", Payload: payload})
-			}
-			v, err := s.Commit(ctx, c)
+			v, err := s.Commit(ctx, typicalCommit(ss, fmt.Sprint("WT", g), fmt.Sprint("ev-", g, "-", i)))
 			if err != nil {
 				b.Fatal(err)
 			}
 			ss.Version = v
 		}
 	})
+}
+
+var (
+	benchHistory = []byte(`{"event":"task.created","from":"queued","to":"ringing"}`)
+	benchPayload = []byte(`{"call":"CA1","conference":"CF1","hold":true,"announceUrl":"https://example.com/a"}`)
+)
+
+// typicalCommit is one event's writes: the session, 5 history rows, 3
+// outbox rows, an alias and an idempotency key.
+func typicalCommit(ss store.Session, alias, key string) store.Commit {
+	c := store.Commit{Session: ss, Aliases: []string{alias}, IdempotencyKey: key, Reply: []byte(`{"twiml":"<Response/>"}`)}
+	for range 5 {
+		c.History = append(c.History, store.HistoryEntry{Kind: "transition", Data: benchHistory})
+	}
+	for range 3 {
+		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: "participant.update", Payload: benchPayload})
+	}
+	return c
 }

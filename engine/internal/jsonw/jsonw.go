@@ -151,6 +151,18 @@ func Value(b []byte, v any) ([]byte, error) {
 	return append(b, enc...), nil
 }
 
+// Array appends a JSON array of n elements, each written by elem.
+func Array(b []byte, n int, elem func(b []byte, i int) []byte) []byte {
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, i)
+	}
+	return append(b, ']')
+}
+
 // Strings appends a string slice (null when nil).
 func Strings(b []byte, v []string) []byte {
 	if v == nil {
@@ -254,6 +266,26 @@ func (o *Object) Int(name string, v int64, omitempty bool) {
 	}
 	o.Field(name)
 	o.B = strconv.AppendInt(o.B, v, 10)
+}
+
+// Map adds a map[string]any member; omitempty skips an empty map.
+func (o *Object) Map(name string, m map[string]any, omitempty bool) error {
+	if omitempty && len(m) == 0 {
+		return nil
+	}
+	o.Field(name)
+	var err error
+	o.B, err = Map(o.B, m)
+	return err
+}
+
+// StringMap adds a map[string]string member; omitempty skips an empty map.
+func (o *Object) StringMap(name string, m map[string]string, omitempty bool) {
+	if omitempty && len(m) == 0 {
+		return
+	}
+	o.Field(name)
+	o.B = StringMap(o.B, m)
 }
 
 // End closes the object and returns the buffer.
