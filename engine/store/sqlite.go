@@ -35,10 +35,12 @@ const sqliteBatch = 8
 // short.
 const sqliteReaders = 4
 
-// sqliteStore keeps two pools: w has exactly one connection, so writers queue
-// in Go (cheap) instead of spinning in SQLite's busy handler, and its
-// statements are prepared once on that connection; r serves reads, which WAL
-// lets proceed while a write is in progress.
+// sqliteStore keeps two pools: w has exactly one connection, used only by the
+// writer goroutine (group commit, sqlite_writer.go), so writes queue in Go
+// instead of spinning in SQLite's busy handler, and its statements are
+// prepared once on that connection; r serves reads, which WAL lets proceed
+// while a write is in progress, behind a cache of what this process
+// committed (sqlite_cache.go).
 type sqliteStore struct {
 	w, r *sql.DB
 	// cp is the checkpointer's own connection (see sqlite_writer.go).
@@ -263,6 +265,9 @@ func nilIfEmpty(b []byte) []byte {
 }
 
 func (s *sqliteStore) Get(ctx context.Context, id string) (Session, error) {
+	if s.closed() {
+		return Session{}, errors.New("store: get: sqlite store closed")
+	}
 	if ss, ok := s.cache.session(id); ok {
 		return ss, nil
 	}
@@ -286,6 +291,9 @@ func (s *sqliteStore) Get(ctx context.Context, id string) (Session, error) {
 }
 
 func (s *sqliteStore) Resolve(ctx context.Context, alias string) (string, error) {
+	if s.closed() {
+		return "", errors.New("store: resolve: sqlite store closed")
+	}
 	if id, ok := s.cache.resolve(alias); ok {
 		return id, nil
 	}
@@ -323,21 +331,15 @@ func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 	if errors.Is(err, ErrConflict) {
 		s.cache.drop(c.Session.ID)
 	}
-	return saved.Version, err
+	if err != nil {
+		return 0, err
+	}
+	return saved.Version, nil
 }
 
 // commitTx writes c inside the writer's transaction and returns the session
-// as now stored.
+// as now stored (with its own copy of Data, for the cache).
 func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (Session, error) {
-	saved, err := s.commitRows(ctx, tx, c)
-	if err != nil {
-		return Session{}, err
-	}
-	saved.Data = bytes.Clone(saved.Data)
-	return saved, nil
-}
-
-func (s *sqliteStore) commitRows(ctx context.Context, tx *sql.Tx, c *Commit) (Session, error) {
 	now := time.Now()
 	ss := &c.Session
 	saved := *ss
@@ -418,6 +420,7 @@ func (s *sqliteStore) commitRows(ctx context.Context, tx *sql.Tx, c *Commit) (Se
 	}
 	saved.Version = ss.Version + 1
 	saved.CreatedAt, saved.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	saved.Data = bytes.Clone(saved.Data)
 	return saved, nil
 }
 
@@ -643,11 +646,20 @@ func (s *sqliteStore) Live(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (s *sqliteStore) Ping(ctx context.Context) error {
+// closed reports whether Close has stopped the writer (the cache must not
+// answer for a closed store).
+func (s *sqliteStore) closed() bool {
 	select {
 	case <-s.writer.stopped:
-		return errors.New("store: ping sqlite: store closed")
+		return true
 	default:
+		return false
+	}
+}
+
+func (s *sqliteStore) Ping(ctx context.Context) error {
+	if s.closed() {
+		return errors.New("store: ping sqlite: store closed")
 	}
 	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping sqlite: %w", err)
