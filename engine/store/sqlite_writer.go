@@ -200,7 +200,7 @@ func (w *writer) runBatch(batch []*writeJob) {
 	if len(live) == 1 {
 		// Alone, the transaction is the job's savepoint.
 		j := live[0]
-		if j.err = j.run(ctx, tx); j.err == nil {
+		if j.err = j.runSafely(ctx, tx); j.err == nil {
 			j.err = tx.Commit()
 		}
 		return
@@ -211,7 +211,7 @@ func (w *writer) runBatch(batch []*writeJob) {
 			w.abort(live[:i], live[i:], err)
 			return
 		}
-		j.err = j.run(ctx, tx)
+		j.err = j.runSafely(ctx, tx)
 		if j.err != nil {
 			if _, err := rb.ExecContext(ctx); err != nil {
 				// The failure took the whole transaction with it.
@@ -231,6 +231,19 @@ func (w *writer) runBatch(batch []*writeJob) {
 			}
 		}
 	}
+}
+
+// runSafely runs the job, turning a panic into its error: the writer
+// goroutine serves every request, so one bad write must not take the
+// process down (callers used to run their writes on their own goroutine,
+// where the server's recovery caught a panic).
+func (j *writeJob) runSafely(ctx context.Context, tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: panic in a write: %v", p)
+		}
+	}()
+	return j.run(ctx, tx)
 }
 
 // checkForeignWrites drops the store's cache when another connection (another

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -83,5 +84,48 @@ func TestWriterClosed(t *testing.T) {
 	_, err := s.Commit(context.Background(), Commit{Session: Session{ID: "S", Flow: "f", Revision: "r", State: "s"}})
 	if err == nil {
 		t.Fatal("commit after Close succeeded")
+	}
+}
+
+// A write that panics fails alone: its caller gets an error, the writes
+// beside it are saved, and the writer goes on serving.
+func TestWriterPanicFailsOnlyItsWrite(t *testing.T) {
+	s := openSQLiteInternal(t)
+	w := s.writer
+	insert := func(key string) func(ctx context.Context, tx *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO idempotency (key, session, created_at) VALUES (?, 'S', 0)`, key)
+			return err
+		}
+	}
+	errs := make(chan error, 3)
+	for _, fn := range []func(ctx context.Context, tx *sql.Tx) error{
+		insert("before"),
+		func(ctx context.Context, tx *sql.Tx) error {
+			if err := insert("panicking")(ctx, tx); err != nil {
+				return err
+			}
+			panic("boom")
+		},
+		insert("after"),
+	} {
+		go func() { errs <- w.do(context.Background(), fn, nil) }()
+	}
+	failed := 0
+	for range 3 {
+		if err := <-errs; err != nil {
+			if !strings.Contains(err.Error(), "panic") {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d writes failed, want only the panicking one", failed)
+	}
+	for key, want := range map[string]bool{"before": true, "after": true, "panicking": false} {
+		if _, found, err := s.Reply(context.Background(), key); err != nil || found != want {
+			t.Errorf("key %q stored = %v (%v), want %v", key, found, err, want)
+		}
 	}
 }
