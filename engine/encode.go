@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/base64"
+
 	"github.com/flowd/flowd/engine/internal/jsonw"
 )
 
@@ -144,4 +146,20 @@ func (rec *record) appendJSON(b []byte) ([]byte, error) {
 		o.B = jsonw.Strings(o.B, rec.Warnings)
 	}
 	return o.End(), nil
+}
+
+// appendJSON writes the reply as stored with an idempotency key (Body in
+// base64, as encoding/json writes a []byte).
+func (r *Reply) appendJSON(b []byte) []byte {
+	o := jsonw.Begin(b)
+	o.String("kind", string(r.Kind), false)
+	if len(r.Body) > 0 {
+		o.Field("body")
+		o.B = append(o.B, '"')
+		o.B = base64.StdEncoding.AppendEncode(o.B, r.Body)
+		o.B = append(o.B, '"')
+	}
+	o.String("session", r.Session, true)
+	o.String("state", r.State, true)
+	return o.End()
 }

@@ -69,6 +69,15 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 		}
 	}
 
+	fullReply := &Reply{}
+	fill(reflect.ValueOf(fullReply).Elem(), values)
+	for i, r := range []*Reply{{}, {Kind: ReplyTwiML, Body: []byte("<Response/>"), Session: "CA1", State: "s"}, {Kind: ReplyEmpty, Body: []byte{}}, {Body: []byte{0, 1, 2, 0xff}}, fullReply} {
+		want, _ := json.Marshal(r)
+		if got := r.appendJSON(nil); !bytes.Equal(got, want) {
+			t.Errorf("reply #%d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
 		if _, err := (&sessionData{Vars: map[string]any{"n": bad}}).appendJSON(nil); err == nil {
 			t.Errorf("vars holding %v: no error, encoding/json refuses it", bad)
@@ -85,6 +94,8 @@ func fill(v reflect.Value, anyMap map[string]any) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64:
 		v.SetInt(7)
+	case reflect.Uint8:
+		v.SetUint(0xfe)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {

@@ -333,10 +333,7 @@ func (e *Engine) handleOnce(ctx context.Context, id string, isNew bool, ev Event
 	}
 	r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &ev, now: e.clock.Now()}
 	if !isNew {
-		r.aliased = map[string]bool{}
-		for _, a := range r.aliasList() {
-			r.aliased[a] = true
-		}
+		r.aliased = r.aliasList()
 	}
 	if !pinned {
 		r.warn("the session's flow revision %.12s is no longer loaded; running %.12s", sess.Revision, fl.Revision)

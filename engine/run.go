@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +34,7 @@ type run struct {
 	replyKind   ReplyKind
 	// aliased are the aliases the session had before this event: only new
 	// ones are written.
-	aliased map[string]bool
+	aliased []string
 }
 
 // record is the history entry one event leaves: what arrived, which guards
@@ -321,11 +322,7 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: string(op.Op.Kind), Payload: b, NextAttempt: r.now, CreatedAt: r.now})
 	}
 	if c.IdempotencyKey != "" {
-		rb, err := json.Marshal(reply)
-		if err != nil {
-			return Reply{}, err
-		}
-		c.Reply = rb
+		c.Reply = reply.appendJSON(nil)
 	}
 	version, err := r.e.cfg.Store.Commit(ctx, c)
 	if err != nil {
@@ -349,13 +346,12 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 }
 
 // aliasList returns the session's keys (CallSid, TaskSids, conference SID
-// and name) that were not aliases before this event.
+// and name) that were not aliases before this event. A session has a
+// handful, so slices beat maps here.
 func (r *run) aliasList() []string {
-	seen := map[string]bool{r.sess.ID: true}
 	var out []string
 	add := func(s string) {
-		if s != "" && !seen[s] && !r.aliased[s] {
-			seen[s] = true
+		if s != "" && s != r.sess.ID && !slices.Contains(out, s) && !slices.Contains(r.aliased, s) {
 			out = append(out, s)
 		}
 	}
