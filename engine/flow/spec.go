@@ -24,7 +24,6 @@ var (
 	tActions  = reflect.TypeOf([]*Action(nil))
 	tTransits = reflect.TypeOf([]*Transition(nil))
 	tPos      = reflect.TypeOf(Pos{})
-	tSet      = reflect.TypeOf(SetAction{})
 	tFlow     = reflect.TypeOf(Flow{})
 	tState    = reflect.TypeOf(State{})
 )

@@ -103,14 +103,6 @@ func RunFile(ctx context.Context, f *File, opts Options) []Result {
 	return out
 }
 
-// failure stops a scenario at a step.
-type failure struct {
-	line int
-	msg  string
-}
-
-func (f *failure) Error() string { return f.msg }
-
 type harness struct {
 	ctx     context.Context
 	file    *File

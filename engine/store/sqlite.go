@@ -241,15 +241,8 @@ func firstLine(s string) string {
 	return s
 }
 
-// nanos and fromNanos convert times to the INTEGER columns; the zero time is
-// NULL (only lease_until can be zero).
-func nanos(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
+// fromNanos converts an INTEGER time column; NULL is the zero time (only
+// lease_until can be NULL).
 func fromNanos(n sql.NullInt64) time.Time {
 	if !n.Valid {
 		return time.Time{}

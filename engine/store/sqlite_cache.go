@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"sync"
-	"time"
 )
 
 // The SQLite store keeps what this process committed (sessions, and what
@@ -161,7 +160,3 @@ func (c *sqliteCache) putResolved(alias, id string) {
 	}
 	c.resolved[alias] = id
 }
-
-// utcNanos rounds t as the database stores it, so a cached time equals the
-// one a read from disk returns.
-func utcNanos(t time.Time) time.Time { return time.Unix(0, t.UnixNano()).UTC() }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -332,13 +331,4 @@ func (s *Sim) Webhooks() []Webhook {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Webhook(nil), s.webhooks...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -31,22 +31,20 @@ func (s *Sim) SetNumberStatusCallback(num, cbURL string) {
 }
 
 type call struct {
-	sid, parentSid  string
-	from, to, dir   string
-	status          string
-	created         time.Time
-	started, ended  time.Time
-	statusCB        string
-	statusCBMethod  string
-	statusEvents    map[string]bool
-	cbSeq           int
-	ringTimer       *timer
-	suppressStatus  bool
-	onAnswer        func(c *call)
-	onFail          func(c *call, status string) // outbound leg never answered
-	onEnd           func(c *call)                // any end
-	apiTwiML        string
-	apiURL, apiMeth string
+	sid, parentSid string
+	from, to, dir  string
+	status         string
+	created        time.Time
+	started, ended time.Time
+	statusCB       string
+	statusCBMethod string
+	statusEvents   map[string]bool
+	cbSeq          int
+	ringTimer      *timer
+	suppressStatus bool
+	onAnswer       func(c *call)
+	onFail         func(c *call, status string) // outbound leg never answered
+	onEnd          func(c *call)                // any end
 
 	// TwiML execution
 	gen        int
@@ -63,7 +61,6 @@ type call struct {
 	dial       *dialing
 	bridge     *call
 	afterConf  func()
-	confTask   string // conference instruction: the customer of this task
 
 	timeline []Heard
 	lastAud  string
