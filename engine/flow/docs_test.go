@@ -288,7 +288,7 @@ func docEnv() string {
 	for i := 0; i < et.NumField(); i++ {
 		f := et.Field(i)
 		name := f.Tag.Get("expr")
-		typ := f.Type.String()
+		var typ string
 		switch name {
 		case "participants":
 			typ = "map of participant"
