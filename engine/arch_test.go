@@ -19,7 +19,7 @@ func TestArrows(t *testing.T) {
 		"engine/internal/jsonw": {},
 		"engine/flow":           {"schema"},
 		"engine/store":          {},
-		"engine/twilio":         {},
+		"engine/twilio":         {"engine/internal/jsonw"},
 		"engine/twiliosim":      {},
 		"schema":                {},
 		"engine/server":         {"engine", "engine/flow", "engine/store", "engine/twilio"},

@@ -15,11 +15,12 @@ import (
 func (r *run) applyFacts() string {
 	ev, d := r.ev, r.d
 	if ev.Fields == nil {
-		ev.Fields = map[string]any{}
+		// Sized for what the facts below add, so the map never grows.
+		ev.Fields = make(map[string]any, 8)
 	}
 	ev.Fields["name"] = ev.Name
 	if d.Call == nil {
-		d.Call = map[string]any{}
+		d.Call = make(map[string]any, len(ev.Call)+1)
 	}
 	if ev.Call != nil && (ev.CallSid == "" || ev.CallSid == d.CallSid) {
 		maps.Copy(d.Call, ev.Call)
@@ -101,7 +102,8 @@ func (r *run) reservationFacts() string {
 		t.Reservation = ev.ReservationSid
 		t.ReservationPending = true
 		t.WorkerSid = ev.WorkerSid
-		w := map[string]any{"sid": ev.WorkerSid, "attributes": ev.WorkerAttributes}
+		w := make(map[string]any, 4)
+		w["sid"], w["attributes"] = ev.WorkerSid, ev.WorkerAttributes
 		if ev.WorkerAttributes != nil {
 			if cu, ok := ev.WorkerAttributes["contact_uri"]; ok {
 				w["contact_uri"] = cu

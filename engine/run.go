@@ -110,8 +110,13 @@ func (r *run) initVars() {
 	}
 }
 
+// noParams stands for an event without parameters; expressions cannot
+// write, so one empty map serves every run.
+var noParams = map[string]any{}
+
 func (r *run) buildEnv() *flow.Env {
-	task := map[string]any{"sid": r.d.TaskSid}
+	task := make(map[string]any, 5)
+	task["sid"] = r.d.TaskSid
 	if t := r.d.Tasks[r.d.TaskSid]; t != nil {
 		task["attributes"] = t.Attributes
 		task["status"] = t.Status
@@ -120,7 +125,7 @@ func (r *run) buildEnv() *flow.Env {
 	}
 	params := r.ev.Params
 	if params == nil {
-		params = map[string]any{}
+		params = noParams
 	}
 	// call and event are read straight from the facts and the event (no
 	// copies: expressions cannot write).

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	tr "github.com/twilio/twilio-go/rest/taskrouter/v1"
+
+	"github.com/flowd/flowd/engine/internal/jsonw"
 )
 
 // Assignment instructions (the "instruction" field).
@@ -162,7 +164,92 @@ func (i Instruction) JSON() ([]byte, error) {
 	if i.Instruction == InstructionSupervise {
 		return nil, errors.New("twilio: supervise is not an assignment-callback instruction; use ReservationParams")
 	}
-	return json.Marshal(i)
+	// One allocation: flowd's conference instruction is about 550 bytes
+	// (most of it the status callback URL); 1 KiB leaves room for a long
+	// public URL, and the reply is short-lived.
+	return i.appendJSON(make([]byte, 0, 1024)), nil
+}
+
+// appendJSON writes exactly what encoding/json.Marshal writes for i, without
+// its reflection: JSON answers every assignment callback. A field added to
+// Instruction must be added here too; TestInstructionAppendJSONMatchesMarshal
+// fails until it is.
+func (i *Instruction) appendJSON(b []byte) []byte {
+	o := jsonw.Begin(b)
+	o.String("instruction", i.Instruction, false)
+	o.String("activity_sid", i.ActivitySid, true)
+	o.String("to", i.To, true)
+	o.String("from", i.From, true)
+	o.String("post_work_activity_sid", i.PostWorkActivitySid, true)
+	o.String("record", i.Record, true)
+	o.Int("timeout", int64(i.Timeout), true)
+	o.String("status_callback_url", i.StatusCallbackURL, true)
+	appendEvents(&o, "status_callback_events", i.StatusCallbackEvents)
+	o.String("url", i.URL, true)
+	appendBoolPtr(&o, "accept", i.Accept)
+	o.String("call_sid", i.CallSid, true)
+	appendBoolPtr(&o, "muted", i.Muted)
+	o.String("beep", i.Beep, true)
+	appendBoolPtr(&o, "start_conference_on_enter", i.StartConferenceOnEnter)
+	appendBoolPtr(&o, "end_conference_on_exit", i.EndConferenceOnExit)
+	appendBoolPtr(&o, "end_conference_on_customer_exit", i.EndConferenceOnCustomerExit)
+	appendBoolPtr(&o, "beep_on_customer_entrance", i.BeepOnCustomerEntrance)
+	o.String("wait_url", i.WaitURL, true)
+	o.String("wait_method", i.WaitMethod, true)
+	appendBoolPtr(&o, "early_media", i.EarlyMedia)
+	o.Int("max_participants", int64(i.MaxParticipants), true)
+	o.String("conference_status_callback", i.ConferenceStatusCallback, true)
+	o.String("conference_status_callback_method", i.ConferenceStatusCallbackMethod, true)
+	appendEvents(&o, "conference_status_callback_event", i.ConferenceStatusCallbackEvent)
+	o.String("conference_record", i.ConferenceRecord, true)
+	o.String("conference_trim", i.ConferenceTrim, true)
+	o.String("recording_channels", i.RecordingChannels, true)
+	o.String("recording_status_callback", i.RecordingStatusCallback, true)
+	o.String("recording_status_callback_method", i.RecordingStatusCallbackMethod, true)
+	o.String("conference_recording_status_callback", i.ConferenceRecordingStatusCallback, true)
+	o.String("conference_recording_status_callback_method", i.ConferenceRecordingStatusCallbackMethod, true)
+	o.String("region", i.Region, true)
+	o.String("sip_auth_username", i.SipAuthUsername, true)
+	o.String("sip_auth_password", i.SipAuthPassword, true)
+	o.String("jitter_buffer_size", i.JitterBufferSize, true)
+	o.String("status_callback", i.StatusCallback, true)
+	o.String("status_callback_method", i.StatusCallbackMethod, true)
+	appendEvents(&o, "status_callback_event", i.StatusCallbackEvent)
+	o.String("supervisor", i.Supervisor, true)
+	o.String("supervisor_mode", i.SupervisorMode, true)
+	return o.End()
+}
+
+// appendBoolPtr writes an omitempty *bool: omitted when nil, false written
+// (jsonw's Object.Bool would drop false).
+func appendBoolPtr(o *jsonw.Object, name string, v *bool) {
+	if v == nil {
+		return
+	}
+	o.Field(name)
+	o.B = jsonw.Bool(o.B, *v)
+}
+
+// appendEvents writes an omitempty EventList as EventList.MarshalJSON does,
+// one comma-joined string, without building the joined string: each item is
+// escaped on its own and its opening quote overwritten by the comma. That is
+// the escape of the joined string, since the ASCII comma ends any invalid
+// UTF-8 sequence at an item's edge.
+func appendEvents(o *jsonw.Object, name string, l EventList) {
+	if len(l) == 0 {
+		return
+	}
+	o.Field(name)
+	for k, s := range l {
+		at := len(o.B)
+		o.B = jsonw.String(o.B, s)
+		if k > 0 {
+			o.B[at] = ','
+		}
+		if k < len(l)-1 {
+			o.B = o.B[:len(o.B)-1] // the closing quote; the next item adds it
+		}
+	}
 }
 
 // ReservationParams is the same instruction as a REST reservation update

@@ -178,13 +178,16 @@ func Strings(b []byte, v []string) []byte {
 	return append(b, ']')
 }
 
-// sortedKeys returns a map's keys in encoding/json's order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+// sortedKeys puts a map's keys in encoding/json's order into buf (which
+// the caller keeps on its stack for the usual small map).
+func sortedKeys[V any](buf []string, m map[string]V) []string {
+	keys := buf[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	if len(keys) > 1 {
+		slices.Sort(keys)
+	}
 	return keys
 }
 
@@ -199,7 +202,8 @@ func MapOf[V any](b []byte, m map[string]V, enc func([]byte, V) ([]byte, error))
 		return append(b, "null"...), nil
 	}
 	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
+	var buf [16]string
+	for i, k := range sortedKeys(buf[:], m) {
 		if i > 0 {
 			b = append(b, ',')
 		}
