@@ -23,11 +23,15 @@ func String(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of plain ASCII (nearly all of a SID, URL or phone number)
+		// are skipped by table lookup and copied at once.
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
-			if htmlSafe(c) {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
@@ -70,11 +74,14 @@ func String(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// htmlSafe reports whether an ASCII byte needs no escape inside a string
-// (encoding/json's htmlSafeSet).
-func htmlSafe(c byte) bool {
-	return c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-}
+// plain marks the ASCII bytes written as they are inside a string
+// (encoding/json's htmlSafeSet); every other byte takes the slow path.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // Float appends f as encoding/json writes a float64.
 func Float(b []byte, f float64) ([]byte, error) {
