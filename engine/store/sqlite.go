@@ -138,9 +138,27 @@ func (s *sqliteStore) migrate(ctx context.Context) error {
 
 // apply runs one migration in its own IMMEDIATE transaction; the "already
 // applied?" check is inside it so two processes opening the same file
-// cannot both run it.
-func (s *sqliteStore) apply(ctx context.Context, m migration) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// cannot both run it. Foreign keys are off while it runs, as SQLite's
+// procedure for changing a table's shape requires (a new table is filled,
+// the old one dropped and the new one renamed: with foreign keys on,
+// dropping a parent table would first delete its children's rows through
+// ON DELETE CASCADE); the migration must leave no violation behind, which
+// foreign_key_check verifies before the commit.
+func (s *sqliteStore) apply(ctx context.Context, m migration) (err error) {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
+	defer func() {
+		if _, onErr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); onErr != nil && err == nil {
+			err = fmt.Errorf("store: sqlite migration %s: foreign keys back on: %w", m.version, onErr)
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
 	}
@@ -156,6 +174,9 @@ func (s *sqliteStore) apply(ctx context.Context, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
 	}
+	if err := foreignKeyCheck(ctx, tx); err != nil {
+		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 		m.version, time.Now().UnixNano()); err != nil {
 		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
@@ -164,6 +185,26 @@ func (s *sqliteStore) apply(ctx context.Context, m migration) error {
 		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
 	}
 	return nil
+}
+
+// foreignKeyCheck fails if any row references a parent row that does not
+// exist.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return err
+		}
+		return fmt.Errorf("a row of %s (rowid %v) references a missing row of %s", table, rowid.Int64, parent)
+	}
+	return rows.Err()
 }
 
 const (

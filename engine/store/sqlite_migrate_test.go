@@ -9,9 +9,11 @@ import (
 )
 
 // TestSQLiteUpgradeFromFirstSchema: a database written by the first schema
-// (history and idempotency keys in WITHOUT ROWID tables) opens with every
-// history entry in order, every stored reply, and its keys still refusing
-// redeliveries; new events go on from there.
+// (sessions, history and idempotency keys in WITHOUT ROWID tables) opens
+// with every session, alias, outbox item and history entry in order, every
+// stored reply, and its keys still refusing redeliveries; new events go on
+// from there. (Rebuilding the sessions table with foreign keys on would
+// have deleted every child row through ON DELETE CASCADE.)
 func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "old.db")
@@ -41,6 +43,8 @@ func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 		`INSERT INTO history VALUES ('CA1', 1, 10, 'event', '{"n":1}')`,
 		`INSERT INTO history VALUES ('CA1', 2, 20, 'event', '{"n":2}')`,
 		`INSERT INTO idempotency VALUES ('k2', 'CA1', '"second"', 20)`,
+		`INSERT INTO aliases VALUES ('WT1', 'CA1')`,
+		`INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES ('CA1', 'call.update', '{}', 1, 1)`,
 		`INSERT INTO idempotency VALUES ('k1', 'CA1', '"first"', 10)`,
 	}
 	for _, q := range stmts {
@@ -82,9 +86,24 @@ func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 		}
 	}
 
+	if id, err := s.Resolve(ctx, "WT1"); err != nil || id != "CA1" {
+		t.Errorf("Resolve(WT1) = %q, %v; want CA1", id, err)
+	}
+	if items, err := s.Outbox(ctx, "CA1"); err != nil || len(items) != 1 || items[0].Kind != "call.update" {
+		t.Errorf("Outbox(CA1) = %+v, %v; want the one item", items, err)
+	}
+	if n, err := s.Live(ctx); err != nil || n != 1 {
+		t.Errorf("Live = %d, %v; want 1 (CA2 is final)", n, err)
+	}
+	if got, err := s.Get(ctx, "CA2"); err != nil || !got.Final || got.State != "done" {
+		t.Errorf("Get(CA2) = %+v, %v", got, err)
+	}
 	sess, err := s.Get(ctx, "CA1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sess.Version != 3 || sess.State != "talking" || string(sess.Data) != `{"a":1}` {
+		t.Errorf("Get(CA1) = %+v", sess)
 	}
 	redelivered := Commit{Session: sess, IdempotencyKey: "k1", Reply: []byte(`"again"`),
 		History: []HistoryEntry{{Kind: "event"}}}
