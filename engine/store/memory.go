@@ -18,10 +18,15 @@ type memory struct {
 	closed   bool
 	sessions map[string]*memSession
 	aliases  map[string]string // alias -> session ID
-	keys     map[string][]byte // idempotency key -> reply
+	keys     map[string]memKey // idempotency key -> reply
 	items    map[int64]*OutboxItem
 	queues   map[string][]int64 // session -> pending item IDs in ID order
 	lastID   int64
+}
+
+type memKey struct {
+	reply []byte
+	at    time.Time
 }
 
 type memSession struct {
@@ -35,7 +40,7 @@ func NewMemory() Store {
 	return &memory{
 		sessions: map[string]*memSession{},
 		aliases:  map[string]string{},
-		keys:     map[string][]byte{},
+		keys:     map[string]memKey{},
 		items:    map[int64]*OutboxItem{},
 		queues:   map[string][]int64{},
 	}
@@ -144,7 +149,7 @@ func (m *memory) Commit(ctx context.Context, c Commit) (int64, error) {
 		m.queues[id] = append(m.queues[id], item.ID)
 	}
 	if c.IdempotencyKey != "" {
-		m.keys[c.IdempotencyKey] = clone(c.Reply)
+		m.keys[c.IdempotencyKey] = memKey{reply: clone(c.Reply), at: now}
 	}
 	return s.Version, nil
 }
@@ -168,8 +173,8 @@ func (m *memory) Reply(ctx context.Context, key string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	defer m.mu.Unlock()
-	r, ok := m.keys[key]
-	return clone(r), ok, nil
+	k, ok := m.keys[key]
+	return clone(k.reply), ok, nil
 }
 
 func (m *memory) AppendHistory(ctx context.Context, session string, entries ...HistoryEntry) error {
@@ -366,6 +371,53 @@ func (m *memory) Live(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+func (m *memory) Prune(ctx context.Context, r Retention) (Pruned, error) {
+	if err := m.lock(ctx); err != nil {
+		return Pruned{}, err
+	}
+	defer m.mu.Unlock()
+	var out Pruned
+	limit := r.limit()
+	if !r.FinishedBefore.IsZero() {
+		var doomed []string
+		for id, ms := range m.sessions {
+			if len(doomed) == limit {
+				break
+			}
+			if ms.s.Final && ms.s.UpdatedAt.Before(r.FinishedBefore) && len(m.queues[id]) == 0 {
+				doomed = append(doomed, id)
+			}
+		}
+		for _, id := range doomed {
+			for _, item := range m.sessions[id].outbox {
+				delete(m.items, item)
+			}
+			delete(m.sessions, id)
+			delete(m.queues, id)
+		}
+		if len(doomed) > 0 {
+			for a, id := range m.aliases {
+				if _, ok := m.sessions[id]; !ok {
+					delete(m.aliases, a)
+				}
+			}
+		}
+		out.Sessions = len(doomed)
+	}
+	if !r.KeysBefore.IsZero() {
+		for k, v := range m.keys {
+			if out.Keys == limit {
+				break
+			}
+			if v.at.Before(r.KeysBefore) {
+				delete(m.keys, k)
+				out.Keys++
+			}
+		}
+	}
+	return out, nil
 }
 
 func (m *memory) Ping(ctx context.Context) error {

@@ -496,6 +496,34 @@ func (s *pgStore) Live(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Prune deletes in two statements of their own; the cascade from sessions
+// removes their aliases, history and outbox items. SKIP LOCKED lets
+// replicas prune at the same time without waiting on each other.
+func (s *pgStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
+	var out Pruned
+	limit := r.limit()
+	if !r.FinishedBefore.IsZero() {
+		tag, err := s.exec(ctx, `DELETE FROM sessions WHERE id IN (
+			SELECT s.id FROM sessions s WHERE s.final AND s.updated_at < $1
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.status = 'pending')
+			ORDER BY s.updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, r.FinishedBefore, limit)
+		if err != nil {
+			return out, fmt.Errorf("store: prune sessions: %w", err)
+		}
+		out.Sessions = int(tag.RowsAffected())
+	}
+	if !r.KeysBefore.IsZero() {
+		tag, err := s.exec(ctx, `DELETE FROM idempotency WHERE key IN (
+			SELECT key FROM idempotency WHERE created_at < $1
+			ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, r.KeysBefore, limit)
+		if err != nil {
+			return out, fmt.Errorf("store: prune keys: %w", err)
+		}
+		out.Keys = int(tag.RowsAffected())
+	}
+	return out, nil
+}
+
 func (s *pgStore) Ping(ctx context.Context) error {
 	if err := s.with(ctx, func(c *pgx.Conn) error { return c.Ping(ctx) }); err != nil {
 		return fmt.Errorf("store: ping postgres: %w", err)

@@ -680,6 +680,59 @@ func (s *sqliteStore) Live(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// Prune runs as one write of the writer: the cascade from sessions removes
+// their aliases, history and outbox items (each through its session
+// index). Keys are taken in write order (rowid), the oldest first, and
+// only those written before the cut-off go: that reads at most Limit rows,
+// where asking for every old key would read the whole table when none is.
+func (s *sqliteStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
+	if s.closed() {
+		return Pruned{}, errors.New("store: prune: sqlite store closed")
+	}
+	var out Pruned
+	limit := r.limit()
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = Pruned{}
+		if !r.FinishedBefore.IsZero() {
+			res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
+				SELECT s.rowid FROM sessions s WHERE s.final = 1 AND s.updated_at < ?1
+				AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.status = 'pending')
+				ORDER BY s.updated_at LIMIT ?2)`, r.FinishedBefore.UnixNano(), limit)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			out.Sessions = int(n)
+		}
+		if !r.KeysBefore.IsZero() {
+			res, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE rowid IN (
+				SELECT rowid FROM idempotency ORDER BY rowid LIMIT ?2) AND created_at < ?1`,
+				r.KeysBefore.UnixNano(), limit)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			out.Keys = int(n)
+		}
+		return nil
+	}, func() {
+		if out.Sessions > 0 {
+			// Deleted sessions and the aliases that led to them.
+			s.cache.reset()
+		}
+	})
+	if err != nil {
+		return Pruned{}, fmt.Errorf("store: prune: %w", err)
+	}
+	return out, nil
+}
+
 // closed reports whether Close has stopped the writer (the cache must not
 // answer for a closed store).
 func (s *sqliteStore) closed() bool {

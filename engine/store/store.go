@@ -140,6 +140,34 @@ type Commit struct {
 	Reply []byte
 }
 
+// Retention says what Prune deletes.
+type Retention struct {
+	// FinishedBefore: sessions in a final state last updated before this
+	// time, with their aliases, history and outbox items, unless one of
+	// their outbox items is still pending. Zero: none.
+	FinishedBefore time.Time
+	// KeysBefore: idempotency keys (and the replies stored with them)
+	// written before this time, whatever their session's state; a
+	// redelivery that late runs as a new event. Zero: none. Stores may
+	// take keys in write order and stop at the first one too young, so a
+	// key written out of clock order can outlive the cut-off a little.
+	KeysBefore time.Time
+	// Limit bounds each kind per call (<= 0: 500).
+	Limit int
+}
+
+// Pruned counts what one Prune call deleted.
+type Pruned struct {
+	Sessions, Keys int
+}
+
+func (r Retention) limit() int {
+	if r.Limit <= 0 {
+		return 500
+	}
+	return r.Limit
+}
+
 // Store is the persistence contract shared by all implementations. All
 // methods are safe for concurrent use.
 type Store interface {
@@ -188,6 +216,11 @@ type Store interface {
 	Pending(ctx context.Context) (int, error)
 	// Live counts sessions not Final (a metric: live calls).
 	Live(ctx context.Context) (int, error)
+	// Prune deletes what is no longer needed (see Retention), at most
+	// r.Limit sessions and r.Limit keys per call, and reports how many it
+	// deleted: a caller that wants everything gone calls again while the
+	// counts reach the limit. Small calls keep the store free for events.
+	Prune(ctx context.Context, r Retention) (Pruned, error)
 	// Ping checks that the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

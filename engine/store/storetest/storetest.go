@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentMixedOutcomes", testConcurrentMixed},
+		{"PruneFinishedSessions", testPruneSessions},
+		{"PruneKeys", testPruneKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1032,5 +1034,136 @@ func testConcurrentMixed(t *testing.T, s store.Store) {
 				}
 			}
 		}
+	}
+}
+
+// finished creates a session in a final state last updated at when, with
+// an alias, two history entries and the given outbox items.
+func finished(t *testing.T, s store.Store, id string, final bool, when time.Time, outboxKinds ...string) {
+	t.Helper()
+	ss := newSession(id)
+	ss.Final, ss.CreatedAt, ss.UpdatedAt = final, when, when
+	c := store.Commit{Session: ss, Aliases: []string{"WT-" + id},
+		History: []store.HistoryEntry{{Kind: "event", At: when}, {Kind: "transition", At: when}}}
+	for _, k := range outboxKinds {
+		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: k, Payload: []byte(`{}`)})
+	}
+	create(t, s, c)
+}
+
+func prune(t *testing.T, s store.Store, r store.Retention) store.Pruned {
+	t.Helper()
+	p, err := s.Prune(ctx(t), r)
+	if err != nil {
+		t.Fatalf("Prune(%+v): %v", r, err)
+	}
+	return p
+}
+
+// testPruneSessions: a finished session older than the cut-off goes with
+// its aliases, history and outbox items; a live one, a recent one and one
+// whose REST call is still pending stay; Limit bounds each call.
+func testPruneSessions(t *testing.T, s store.Store) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	old, cut := now.Add(-48*time.Hour), now.Add(-24*time.Hour)
+	finished(t, s, "old-done", true, old, "sent-item")
+	items := claim(t, s, "w1", t0, 10)
+	wantKinds(t, "claim", items, "sent-item")
+	if err := s.MarkSent(ctx(t), items[0].ID, "w1", nil); err != nil {
+		t.Fatal(err)
+	}
+	finished(t, s, "old-pending", true, old, "pending-item")
+	finished(t, s, "old-live", false, old)
+	finished(t, s, "new-done", true, now)
+
+	if p := prune(t, s, store.Retention{}); p != (store.Pruned{}) {
+		t.Fatalf("Prune with no cut-offs deleted %+v", p)
+	}
+	if p := prune(t, s, store.Retention{FinishedBefore: cut}); p.Sessions != 1 || p.Keys != 0 {
+		t.Fatalf("Prune = %+v, want 1 session", p)
+	}
+	if _, err := s.Get(ctx(t), "old-done"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(old-done) after prune: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Resolve(ctx(t), "WT-old-done"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Resolve(its alias) after prune: %v, want ErrNotFound", err)
+	}
+	if h := history(t, s, "old-done", 0, 0); len(h) != 0 {
+		t.Fatalf("history after prune: %d entries", len(h))
+	}
+	if o := outbox(t, s, "old-done"); len(o) != 0 {
+		t.Fatalf("outbox after prune: %d items", len(o))
+	}
+	for _, id := range []string{"old-pending", "old-live", "new-done"} {
+		if _, err := s.Get(ctx(t), id); err != nil {
+			t.Fatalf("Get(%s): %v (must stay)", id, err)
+		}
+		if got := resolve(t, s, "WT-"+id); got != id {
+			t.Fatalf("Resolve(WT-%s) = %s", id, got)
+		}
+		if h := history(t, s, id, 0, 0); len(h) != 2 {
+			t.Fatalf("history of %s: %d entries, want 2", id, len(h))
+		}
+	}
+	count(t, "Pending", s.Pending, 1)
+
+	// Once its REST call is settled, the pending one goes too.
+	items = claim(t, s, "w1", t0, 10)
+	wantKinds(t, "claim", items, "pending-item")
+	if err := s.MarkFailed(ctx(t), items[0].ID, "w1", "gave up", nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := prune(t, s, store.Retention{FinishedBefore: cut}); p.Sessions != 1 {
+		t.Fatalf("Prune after settling = %+v, want 1 session", p)
+	}
+
+	for i := range 3 {
+		finished(t, s, fmt.Sprint("batch-", i), true, old)
+	}
+	for _, want := range []int{2, 1, 0} {
+		if p := prune(t, s, store.Retention{FinishedBefore: cut, Limit: 2}); p.Sessions != want {
+			t.Fatalf("Prune(limit 2) = %+v, want %d sessions", p, want)
+		}
+	}
+	count(t, "Live", s.Live, 1)
+	if _, err := s.Get(ctx(t), "new-done"); err != nil {
+		t.Fatalf("Get(new-done): %v", err)
+	}
+}
+
+// testPruneKeys: keys written before the cut-off go (at most Limit per
+// call), later ones stay, and a pruned key no longer refuses a commit.
+func testPruneKeys(t *testing.T, s store.Store) {
+	before := time.Now().Add(-time.Hour)
+	ss := create(t, s, store.Commit{Session: newSession("CA1"), IdempotencyKey: "k0", Reply: []byte(`"r0"`)})
+	for i := 1; i < 3; i++ {
+		v, err := s.Commit(ctx(t), store.Commit{Session: ss, IdempotencyKey: fmt.Sprint("k", i), Reply: []byte(`"r"`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss.Version = v
+	}
+	if p := prune(t, s, store.Retention{KeysBefore: before}); p.Keys != 0 {
+		t.Fatalf("Prune(keys before an hour ago) = %+v, want none", p)
+	}
+	if r, found, err := s.Reply(ctx(t), "k0"); err != nil || !found || string(r) != `"r0"` {
+		t.Fatalf("Reply(k0) = %s, %v, %v", r, found, err)
+	}
+	after := time.Now().Add(time.Minute)
+	for _, want := range []int{2, 1, 0} {
+		if p := prune(t, s, store.Retention{KeysBefore: after, Limit: 2}); p.Keys != want || p.Sessions != 0 {
+			t.Fatalf("Prune(keys, limit 2) = %+v, want %d keys", p, want)
+		}
+	}
+	for i := range 3 {
+		if _, found, err := s.Reply(ctx(t), fmt.Sprint("k", i)); err != nil || found {
+			t.Fatalf("Reply(k%d) after prune: found=%v, %v", i, found, err)
+		}
+	}
+	if _, err := s.Get(ctx(t), "CA1"); err != nil {
+		t.Fatalf("the live session went with its keys: %v", err)
+	}
+	if _, err := s.Commit(ctx(t), store.Commit{Session: ss, IdempotencyKey: "k0"}); err != nil {
+		t.Fatalf("commit reusing a pruned key: %v", err)
 	}
 }
