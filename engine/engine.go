@@ -130,6 +130,39 @@ type Stats struct {
 	CommandsRejected                                  atomic.Int64
 	RESTSent, RESTRetries, RESTFailures               atomic.Int64
 	Conflicts                                         atomic.Int64
+	PrunedSessions, PrunedKeys                        atomic.Int64
+}
+
+// Prune deletes what r says is no longer needed (store.Retention), in
+// bounded steps so that events keep their turn at the store, until a step
+// finds less than a full batch or ctx ends. It returns what it deleted.
+func (e *Engine) Prune(ctx context.Context, r store.Retention) (store.Pruned, error) {
+	var total store.Pruned
+	if r.Limit <= 0 {
+		r.Limit = 500
+	}
+	for {
+		p, err := e.cfg.Store.Prune(ctx, r)
+		total.Sessions += p.Sessions
+		total.Keys += p.Keys
+		e.stats.PrunedSessions.Add(int64(p.Sessions))
+		e.stats.PrunedKeys.Add(int64(p.Keys))
+		if err != nil {
+			return total, err
+		}
+		if p.Sessions < r.Limit && p.Keys < r.Limit {
+			return total, nil
+		}
+		if p.Sessions < r.Limit {
+			r.FinishedBefore = time.Time{} // done with sessions
+		}
+		if p.Keys < r.Limit {
+			r.KeysBefore = time.Time{}
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
 }
 
 // New makes an engine serving the given flows.

@@ -207,3 +207,21 @@ func TestDispatch(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRetentionSettings: a retention setting flowd cannot read stops
+// `flowd serve` before it opens anything, naming the flag and variable.
+func TestServeRetentionSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"serve", "-retain", "forever"}, "-retain (FLOWD_RETAIN)"},
+		{map[string]string{"FLOWD_RETAIN_KEYS": "0"}, []string{"serve"}, "-retain-keys (FLOWD_RETAIN_KEYS)"},
+	} {
+		code, _, stderr := runCmd(t, tc.env, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want 2 and %q", tc.env, tc.args, code, stderr, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/flowd/flowd/engine/server"
 )
@@ -35,6 +36,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Store, "store", serveDefault(cfg.Store, server.DefaultStore), "store: memory:, sqlite:PATH or postgres://… (FLOWD_STORE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default "+server.DefaultPublicURL+")")
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", cfg.TwilioAPIURL, "send Twilio REST calls here instead of Twilio (FLOWD_TWILIO_API_URL)")
+	retain := fs.String("retain", serveDefault(getenv("FLOWD_RETAIN"), "30d"), "keep a finished call's history this long: a duration (72h), days (30d) or off (FLOWD_RETAIN)")
+	retainKeys := fs.String("retain-keys", serveDefault(getenv("FLOWD_RETAIN_KEYS"), "24h"), "keep idempotency keys this long: a duration, days or off (FLOWD_RETAIN_KEYS)")
 	level := fs.String("log-level", serveDefault(getenv("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -48,6 +51,18 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Flows = server.SplitPaths(*flows)
+	for _, r := range []struct {
+		flag, env string
+		v         string
+		dst       *time.Duration
+	}{{"retain", "FLOWD_RETAIN", *retain, &cfg.Retain}, {"retain-keys", "FLOWD_RETAIN_KEYS", *retainKeys, &cfg.RetainKeys}} {
+		d, err := server.ParseRetention(r.v)
+		if err != nil {
+			fmt.Fprintf(stderr, "flowd serve: -%s (%s): %v\n", r.flag, r.env, err)
+			return 2
+		}
+		*r.dst = d
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintf(stderr, "flowd serve: -log-level: %v\n", err)

@@ -63,6 +63,8 @@ func newMetrics(s *Server) *metrics {
 	counter("flowd_rest_retries_total", "Twilio REST calls scheduled for a retry.", st.RESTRetries.Load)
 	counter("flowd_rest_failures_total", "Twilio REST calls given up on (action.failed).", st.RESTFailures.Load)
 	counter("flowd_store_conflicts_total", "Optimistic version conflicts (another writer won; the event re-ran).", st.Conflicts.Load)
+	counter("flowd_pruned_sessions_total", "Finished calls deleted by retention (FLOWD_RETAIN).", st.PrunedSessions.Load)
+	counter("flowd_pruned_keys_total", "Idempotency keys deleted by retention (FLOWD_RETAIN_KEYS).", st.PrunedKeys.Load)
 
 	gauge := func(name, help string, f func(context.Context) (int, error)) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {

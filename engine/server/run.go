@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,11 @@ const (
 	DefaultReloadInterval  = 2 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultFlushTimeout    = 10 * time.Second
+	// Finished calls are kept 30 days (as long as Twilio keeps Studio
+	// executions); idempotency keys a day, far longer than Twilio retries.
+	DefaultRetain        = 30 * 24 * time.Hour
+	DefaultRetainKeys    = 24 * time.Hour
+	DefaultPruneInterval = 10 * time.Minute
 )
 
 // Config is everything `flowd serve` needs. ConfigFromEnv fills it from the
@@ -79,6 +85,39 @@ type Config struct {
 	FlushTimeout    time.Duration
 	// Ready, if set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
+
+	// Retain is how long a finished call (its session, aliases, history
+	// and outbox items) is kept after its last change (FLOWD_RETAIN,
+	// default 30 days); RetainKeys how long idempotency keys and their
+	// replies are kept (FLOWD_RETAIN_KEYS, default 24 h). Negative: kept
+	// forever. ParseRetention reads the variables' format.
+	Retain, RetainKeys time.Duration
+	// PruneInterval is how often the pruner runs (default 10 minutes).
+	PruneInterval time.Duration
+}
+
+// ParseRetention reads a retention setting: a Go duration ("72h"), a
+// number of days ("30d"), or "off" (keep forever, returned as -1). Empty
+// means the default (0).
+func ParseRetention(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		return 0, nil
+	case strings.EqualFold(v, "off"):
+		return -1, nil
+	case strings.HasSuffix(v, "d"):
+		days, err := strconv.ParseFloat(strings.TrimSuffix(v, "d"), 64)
+		if err != nil || days <= 0 || days > 100*365 {
+			return 0, fmt.Errorf("retention %q: want a positive number of days (30d), a duration (72h) or off", v)
+		}
+		return time.Duration(days * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("retention %q: want a positive duration (72h), a number of days (30d) or off", v)
+	}
+	return d, nil
 }
 
 // secretEnv never reaches flows: a template could otherwise say a token
@@ -177,6 +216,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = DefaultFlushTimeout
 	}
+	if cfg.Retain == 0 {
+		cfg.Retain = DefaultRetain
+	}
+	if cfg.RetainKeys == 0 {
+		cfg.RetainKeys = DefaultRetainKeys
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = DefaultPruneInterval
+	}
 	if gin.Mode() == gin.DebugMode && os.Getenv(gin.EnvGinMode) == "" {
 		// Debug mode prints every route to stdout, outside the JSON log.
 		gin.SetMode(gin.ReleaseMode)
@@ -257,10 +305,18 @@ func Run(ctx context.Context, cfg Config) error {
 		rl.run(reloadCtx, cfg.ReloadInterval, hup)
 	}()
 
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		runPruner(pruneCtx, eng, cfg, log)
+	}()
+
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("flowd serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
-		"store", storeKind(cfg.Store), "flows", flowNames(set), "api_auth", cfg.APIToken != "")
+		"store", storeKind(cfg.Store), "flows", flowNames(set), "api_auth", cfg.APIToken != "",
+		"retain", retentionText(cfg.Retain), "retain_keys", retentionText(cfg.RetainKeys))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
@@ -277,6 +333,8 @@ func Run(ctx context.Context, cfg Config) error {
 	signal.Stop(hup)
 	stopReload()
 	<-reloaded
+	stopPrune()
+	<-pruned
 	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	if err := hs.Shutdown(shCtx); err != nil {
 		log.Warn("in-flight requests did not finish in time", "timeout", cfg.ShutdownTimeout, "error", err)
@@ -295,6 +353,51 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// runPruner deletes what the retention settings no longer keep: once at
+// start (a server that was down catches up), then every PruneInterval.
+func runPruner(ctx context.Context, eng *engine.Engine, cfg Config, log *slog.Logger) {
+	if cfg.Retain < 0 && cfg.RetainKeys < 0 {
+		return
+	}
+	t := time.NewTicker(cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		pruneOnce(ctx, eng, time.Now(), cfg, log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneOnce prunes what is older than the retention settings at now.
+func pruneOnce(ctx context.Context, eng *engine.Engine, now time.Time, cfg Config, log *slog.Logger) store.Pruned {
+	var r store.Retention
+	if cfg.Retain > 0 {
+		r.FinishedBefore = now.Add(-cfg.Retain)
+	}
+	if cfg.RetainKeys > 0 {
+		r.KeysBefore = now.Add(-cfg.RetainKeys)
+	}
+	p, err := eng.Prune(ctx, r)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("pruning old calls and idempotency keys failed; the next round tries again", "error", err,
+			"sessions", p.Sessions, "keys", p.Keys)
+	} else if p.Sessions > 0 || p.Keys > 0 {
+		log.Info("pruned", "sessions", p.Sessions, "keys", p.Keys,
+			"finished_before", r.FinishedBefore, "keys_before", r.KeysBefore)
+	}
+	return p
+}
+
+func retentionText(d time.Duration) string {
+	if d < 0 {
+		return "off"
+	}
+	return d.String()
 }
 
 // twilioSender builds the REST client, or nil (with a warning) when no
