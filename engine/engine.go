@@ -133,13 +133,18 @@ type Stats struct {
 	PrunedSessions, PrunedKeys                        atomic.Int64
 }
 
+// pruneBatch bounds one step of Prune: deleting a finished call takes its
+// history, aliases and outbox rows with it, and on SQLite the step holds
+// the writer that every webhook's commit waits for.
+const pruneBatch = 100
+
 // Prune deletes what r says is no longer needed (store.Retention), in
 // bounded steps so that events keep their turn at the store, until a step
 // finds less than a full batch or ctx ends. It returns what it deleted.
 func (e *Engine) Prune(ctx context.Context, r store.Retention) (store.Pruned, error) {
 	var total store.Pruned
 	if r.Limit <= 0 {
-		r.Limit = 500
+		r.Limit = pruneBatch
 	}
 	for {
 		p, err := e.cfg.Store.Prune(ctx, r)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/engine/store"
 )
@@ -140,5 +141,55 @@ func BenchmarkCommitEventSized(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkPruneSQLite times one step of retention on SQLite: deleting 100
+// finished calls, each with 20 history entries, 2 aliases and 3 settled
+// outbox items (the engine's batch), which holds the writer for its
+// duration.
+func BenchmarkPruneSQLite(b *testing.B) {
+	s := openSQLite(b)
+	defer s.Close()
+	ctx := b.Context()
+	entry := make([]byte, 600)
+	old := time.Now().Add(-48 * time.Hour)
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for range 100 {
+			n++
+			ss := store.Session{ID: fmt.Sprint("CA", n), Flow: "f", Revision: "r", State: "done", Final: true,
+				Data: entry, CreatedAt: old, UpdatedAt: old}
+			c := store.Commit{Session: ss, Aliases: []string{fmt.Sprint("WT", n), fmt.Sprint("CF", n)}}
+			for range 20 {
+				c.History = append(c.History, store.HistoryEntry{Kind: "event", Data: entry})
+			}
+			for range 3 {
+				c.Outbox = append(c.Outbox, store.OutboxItem{Kind: "call.update", Payload: entry[:100]})
+			}
+			if _, err := s.Commit(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for { // settle every item: one per session per claim
+			items, err := s.ClaimOutbox(ctx, "w", time.Now().Add(time.Hour), time.Minute, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(items) == 0 {
+				break
+			}
+			for _, it := range items {
+				if err := s.MarkSent(ctx, it.ID, "w", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StartTimer()
+		p, err := s.Prune(ctx, store.Retention{FinishedBefore: time.Now().Add(-time.Hour), Limit: 100})
+		if err != nil || p.Sessions != 100 {
+			b.Fatalf("Prune = %+v, %v", p, err)
+		}
 	}
 }
