@@ -150,12 +150,15 @@ func (s *sqliteStore) apply(ctx context.Context, m migration) (err error) {
 		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+	// temp_store=FILE: a migration that copies a table in another order
+	// sorts it, and the writer's in-memory temp store would hold the whole
+	// table in RAM while it does.
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF; PRAGMA temp_store = FILE`); err != nil {
 		return fmt.Errorf("store: sqlite migration %s: %w", m.version, err)
 	}
 	defer func() {
-		if _, onErr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); onErr != nil && err == nil {
-			err = fmt.Errorf("store: sqlite migration %s: foreign keys back on: %w", m.version, onErr)
+		if _, onErr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY`); onErr != nil && err == nil {
+			err = fmt.Errorf("store: sqlite migration %s: settings back: %w", m.version, onErr)
 		}
 	}()
 	tx, err := conn.BeginTx(ctx, nil)

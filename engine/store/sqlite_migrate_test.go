@@ -121,6 +121,13 @@ func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 	}
 
 	st := s.(*sqliteStore)
+	// The writer's connection is back to its settings after the migrations.
+	for pragma, want := range map[string]int{"foreign_keys": 1, "temp_store": 2} {
+		var got int
+		if err := st.w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil || got != want {
+			t.Errorf("writer PRAGMA %s = %d, %v; want %d", pragma, got, err, want)
+		}
+	}
 	var check string
 	if err := st.r.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check = %q, %v", check, err)

@@ -17,7 +17,7 @@ CREATE TABLE history_v2 (
     data    BLOB
 );
 INSERT INTO history_v2 (session, seq, at, kind, data)
-    SELECT session, seq, at, kind, data FROM history ORDER BY at, session, seq;
+    SELECT session, seq, at, kind, data FROM history ORDER BY session, seq; -- the old key's order: no sort
 DROP TABLE history;
 ALTER TABLE history_v2 RENAME TO history;
 CREATE UNIQUE INDEX history_session_seq ON history (session, seq);
@@ -32,7 +32,7 @@ CREATE TABLE idempotency_v2 (
     created_at INTEGER NOT NULL
 );
 INSERT INTO idempotency_v2 (key, session, reply, created_at)
-    SELECT key, session, reply, created_at FROM idempotency ORDER BY created_at, key;
+    SELECT key, session, reply, created_at FROM idempotency ORDER BY created_at, key; -- write order, which Prune relies on
 DROP TABLE idempotency;
 ALTER TABLE idempotency_v2 RENAME TO idempotency;
 CREATE UNIQUE INDEX idempotency_key ON idempotency (key);

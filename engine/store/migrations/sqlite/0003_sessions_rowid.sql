@@ -24,7 +24,7 @@ CREATE TABLE sessions_v2 (
 );
 INSERT INTO sessions_v2 (id, flow, revision, state, final, version, data, last_seq, created_at, updated_at)
     SELECT id, flow, revision, state, final, version, data, last_seq, created_at, updated_at
-    FROM sessions ORDER BY created_at, id;
+    FROM sessions ORDER BY id; -- the old key's order: no sort
 DROP TABLE sessions;
 ALTER TABLE sessions_v2 RENAME TO sessions;
 CREATE UNIQUE INDEX sessions_id ON sessions (id);
