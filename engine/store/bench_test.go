@@ -186,6 +186,12 @@ func BenchmarkPruneSQLite(b *testing.B) {
 				}
 			}
 		}
+		// A live call with the newest outbox item (a session holding it
+		// is kept).
+		if _, err := s.Commit(ctx, store.Commit{Session: store.Session{ID: fmt.Sprint("live", n), Flow: "f", Revision: "r", State: "s"},
+			Outbox: []store.OutboxItem{{Kind: "call.update", Payload: entry[:100]}}}); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		p, err := s.Prune(ctx, store.Retention{FinishedBefore: time.Now().Add(-time.Hour), Limit: 100})
 		if err != nil || p.Sessions != 100 {

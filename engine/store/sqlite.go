@@ -685,7 +685,10 @@ func (s *sqliteStore) Live(ctx context.Context) (int, error) {
 
 // Prune runs as one write of the writer: the cascade from sessions removes
 // their aliases, history and outbox items (each through its session
-// index). Keys are taken in write order (rowid), the oldest first, and
+// index). A session holding the newest outbox item waits for the next
+// one: outbox IDs are max+1 (migration 0001), and the dispatcher's keys
+// for action.failed events name the item's ID, so an ID must never come
+// back. Keys are taken in write order (rowid), the oldest first, and
 // only those written before the cut-off go: that reads at most Limit rows,
 // where asking for every old key would read the whole table when none is.
 func (s *sqliteStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
@@ -700,6 +703,7 @@ func (s *sqliteStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
 			res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
 				SELECT s.rowid FROM sessions s WHERE s.final = 1 AND s.updated_at < ?1
 				AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.status = 'pending')
+				AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.id = (SELECT max(id) FROM outbox))
 				ORDER BY s.updated_at LIMIT ?2)`, r.FinishedBefore.UnixNano(), limit)
 			if err != nil {
 				return err

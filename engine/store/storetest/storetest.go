@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentMixedOutcomes", testConcurrentMixed},
 		{"PruneFinishedSessions", testPruneSessions},
 		{"PruneKeys", testPruneKeys},
+		{"PruneNeverReusesOutboxIDs", testPruneOutboxIDs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1113,6 +1114,9 @@ func testPruneSessions(t *testing.T, s store.Store) {
 	if err := s.MarkFailed(ctx(t), items[0].ID, "w1", "gave up", nil); err != nil {
 		t.Fatal(err)
 	}
+	// (A store may keep the session holding the newest outbox item until a
+	// newer one exists: testPruneOutboxIDs.)
+	withOutbox(t, s, "later", "l1")
 	if p := prune(t, s, store.Retention{FinishedBefore: cut}); p.Sessions != 1 {
 		t.Fatalf("Prune after settling = %+v, want 1 session", p)
 	}
@@ -1125,7 +1129,7 @@ func testPruneSessions(t *testing.T, s store.Store) {
 			t.Fatalf("Prune(limit 2) = %+v, want %d sessions", p, want)
 		}
 	}
-	count(t, "Live", s.Live, 1)
+	count(t, "Live", s.Live, 2) // old-live and later
 	if _, err := s.Get(ctx(t), "new-done"); err != nil {
 		t.Fatalf("Get(new-done): %v", err)
 	}
@@ -1165,5 +1169,30 @@ func testPruneKeys(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Commit(ctx(t), store.Commit{Session: ss, IdempotencyKey: "k0"}); err != nil {
 		t.Fatalf("commit reusing a pruned key: %v", err)
+	}
+}
+
+// testPruneOutboxIDs: after pruning, a new outbox item never gets the ID of
+// a deleted one (the dispatcher's idempotency keys for action.failed
+// events name the item's ID). A store may keep a session longer to ensure
+// it.
+func testPruneOutboxIDs(t *testing.T, s store.Store) {
+	old := time.Now().Add(-48 * time.Hour)
+	finished(t, s, "A", true, old, "a1")
+	items := claim(t, s, "w1", t0, 10)
+	wantKinds(t, "claim", items, "a1")
+	first := items[0].ID
+	if err := s.MarkSent(ctx(t), first, "w1", nil); err != nil {
+		t.Fatal(err)
+	}
+	prune(t, s, store.Retention{FinishedBefore: time.Now().Add(-time.Hour)})
+	withOutbox(t, s, "B", "b1")
+	if got := outbox(t, s, "B")[0].ID; got <= first {
+		t.Fatalf("new item ID %d after pruning item %d: IDs must only grow", got, first)
+	}
+	// Once a newer item exists, A goes.
+	prune(t, s, store.Retention{FinishedBefore: time.Now().Add(-time.Hour)})
+	if _, err := s.Get(ctx(t), "A"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(A) = %v, want ErrNotFound once a newer outbox item exists", err)
 	}
 }

@@ -34,8 +34,8 @@ CREATE TABLE history (
 
 -- Plain INTEGER PRIMARY KEY (no AUTOINCREMENT, whose sqlite_sequence row
 -- would cost another page write per commit): ids are max+1, so they only
--- ever increase as long as the newest row is never deleted, which the store
--- never does.
+-- ever increase as long as the newest row is never deleted, which Prune
+-- (the only delete) makes sure of.
 CREATE TABLE outbox (
     id           INTEGER PRIMARY KEY,
     session      TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
