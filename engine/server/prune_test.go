@@ -30,6 +30,11 @@ func TestParseRetention(t *testing.T) {
 		{"-1h", 0, true},
 		{"forever", 0, true},
 		{"30 days", 0, true},
+		{"NaNd", 0, true},
+		{"1e-12d", 0, true},
+		{"30s", 0, true},
+		{"1m", time.Minute, false},
+		{"36501d", 0, true},
 	} {
 		got, err := ParseRetention(tc.in)
 		if (err != nil) != tc.bad || got != tc.want {

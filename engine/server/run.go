@@ -98,9 +98,11 @@ type Config struct {
 
 // ParseRetention reads a retention setting: a Go duration ("72h"), a
 // number of days ("30d"), or "off" (keep forever, returned as -1). Empty
-// means the default (0).
+// means the default (0). Anything under a minute or over a century is
+// refused as a likely typo.
 func ParseRetention(v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
+	var d time.Duration
 	switch {
 	case v == "":
 		return 0, nil
@@ -108,14 +110,18 @@ func ParseRetention(v string) (time.Duration, error) {
 		return -1, nil
 	case strings.HasSuffix(v, "d"):
 		days, err := strconv.ParseFloat(strings.TrimSuffix(v, "d"), 64)
-		if err != nil || days <= 0 || days > 100*365 {
-			return 0, fmt.Errorf("retention %q: want a positive number of days (30d), a duration (72h) or off", v)
+		if err != nil || !(days > 0 && days <= 36500) { // also refuses NaN
+			return 0, fmt.Errorf("retention %q: want a number of days (30d), a duration (72h) or off", v)
 		}
-		return time.Duration(days * float64(24*time.Hour)), nil
+		d = time.Duration(days * float64(24*time.Hour))
+	default:
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, fmt.Errorf("retention %q: want a duration (72h), a number of days (30d) or off", v)
+		}
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("retention %q: want a positive duration (72h), a number of days (30d) or off", v)
+	if d < time.Minute || d > 36500*24*time.Hour {
+		return 0, fmt.Errorf("retention %q: want at least a minute and at most a century (or off)", v)
 	}
 	return d, nil
 }

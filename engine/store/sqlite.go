@@ -696,23 +696,31 @@ func (s *sqliteStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		return Pruned{}, errors.New("store: prune: sqlite store closed")
 	}
 	var out Pruned
+	var deleted []string
 	limit := r.limit()
 	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		out = Pruned{}
+		out, deleted = Pruned{}, nil
 		if !r.FinishedBefore.IsZero() {
-			res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
+			rows, err := tx.QueryContext(ctx, `DELETE FROM sessions WHERE rowid IN (
 				SELECT s.rowid FROM sessions s WHERE s.final = 1 AND s.updated_at < ?1
 				AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.status = 'pending')
 				AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.id = (SELECT max(id) FROM outbox))
-				ORDER BY s.updated_at LIMIT ?2)`, r.FinishedBefore.UnixNano(), limit)
+				ORDER BY s.updated_at LIMIT ?2) RETURNING id`, r.FinishedBefore.UnixNano(), limit)
 			if err != nil {
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				deleted = append(deleted, id)
+			}
+			if err := rows.Err(); err != nil {
 				return err
 			}
-			out.Sessions = int(n)
+			out.Sessions = len(deleted)
 		}
 		if !r.KeysBefore.IsZero() {
 			res, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE rowid IN (
@@ -729,10 +737,7 @@ func (s *sqliteStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		}
 		return nil
 	}, func() {
-		if out.Sessions > 0 {
-			// Deleted sessions and the aliases that led to them.
-			s.cache.reset()
-		}
+		s.cache.forget(deleted)
 	})
 	if err != nil {
 		return Pruned{}, fmt.Errorf("store: prune: %w", err)

@@ -128,6 +128,28 @@ func (c *sqliteCache) drop(id string) {
 	}
 }
 
+// forget drops deleted sessions and every alias resolving to them (Prune).
+func (c *sqliteCache) forget(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	gone := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		delete(c.sessions, id)
+	}
+	for a, id := range c.resolved {
+		if gone[id] {
+			delete(c.resolved, a)
+		}
+	}
+	c.gen++ // a fill that read a deleted row before this must not land
+}
+
 // reset forgets everything (another process wrote the database).
 func (c *sqliteCache) reset() {
 	c.mu.Lock()
