@@ -55,14 +55,22 @@ func BenchmarkCommitConcurrent(b *testing.B) {
 }
 
 func benchCommitConcurrent(b *testing.B, s store.Store) {
+	data := []byte(`{"facts":{"caller":"+15551234567","lang":"en"},"vars":{"attempts":1},"roles":{"customer":"CA1"}}`)
+	commitInParallel(b, s, data, func(ss store.Session, g int64, i int) store.Commit {
+		return typicalCommit(ss, fmt.Sprint("WT", g), fmt.Sprint("ev-", g, "-", i))
+	})
+}
+
+// commitInParallel runs 16 committers per core, committer g on its own
+// session (created with data), its i-th commit built by next; it closes s.
+func commitInParallel(b *testing.B, s store.Store, data []byte, next func(ss store.Session, g int64, i int) store.Commit) {
 	defer s.Close()
 	ctx := b.Context()
-	data := []byte(`{"facts":{"caller":"+15551234567","lang":"en"},"vars":{"attempts":1},"roles":{"customer":"CA1"}}`)
-	var next atomic.Int64
+	var committers atomic.Int64
 	b.ReportAllocs()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
-		g := next.Add(1)
+		g := committers.Add(1)
 		ss := store.Session{ID: fmt.Sprint("CA", g), Flow: "support", Revision: "3f2a", State: "start", Data: data}
 		v, err := s.Commit(ctx, store.Commit{Session: ss})
 		if err != nil {
@@ -70,11 +78,9 @@ func benchCommitConcurrent(b *testing.B, s store.Store) {
 		}
 		ss.Version = v
 		for i := 0; pb.Next(); i++ {
-			v, err := s.Commit(ctx, typicalCommit(ss, fmt.Sprint("WT", g), fmt.Sprint("ev-", g, "-", i)))
-			if err != nil {
+			if ss.Version, err = s.Commit(ctx, next(ss, g, i)); err != nil {
 				b.Fatal(err)
 			}
-			ss.Version = v
 		}
 	})
 }
@@ -113,32 +119,15 @@ func BenchmarkCommitEventSized(b *testing.B) {
 	data, entry, reply := blob(1500), blob(800), blob(600)
 	for _, shape := range []string{"session", "+key", "+key+history"} {
 		b.Run(shape, func(b *testing.B) {
-			s := openSQLite(b)
-			defer s.Close()
-			ctx := b.Context()
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(16)
-			b.RunParallel(func(pb *testing.PB) {
-				g := next.Add(1)
-				ss := store.Session{ID: fmt.Sprint("CA", g), Flow: "support", Revision: "3f2a", State: "start", Data: data}
-				v, err := s.Commit(ctx, store.Commit{Session: ss})
-				if err != nil {
-					b.Fatal(err)
+			commitInParallel(b, openSQLite(b), data, func(ss store.Session, g int64, i int) store.Commit {
+				c := store.Commit{Session: ss}
+				if shape != "session" {
+					c.IdempotencyKey, c.Reply = fmt.Sprint("ev-", g, "-", i), reply
 				}
-				ss.Version = v
-				for i := 0; pb.Next(); i++ {
-					c := store.Commit{Session: ss}
-					if shape != "session" {
-						c.IdempotencyKey, c.Reply = fmt.Sprint("ev-", g, "-", i), reply
-					}
-					if shape == "+key+history" {
-						c.History = []store.HistoryEntry{{Kind: "transition", Data: entry}}
-					}
-					if ss.Version, err = s.Commit(ctx, c); err != nil {
-						b.Fatal(err)
-					}
+				if shape == "+key+history" {
+					c.History = []store.HistoryEntry{{Kind: "transition", Data: entry}}
 				}
+				return c
 			})
 		})
 	}

@@ -186,17 +186,17 @@ func (i *Instruction) appendJSON(b []byte) []byte {
 	o.String("status_callback_url", i.StatusCallbackURL, true)
 	appendEvents(&o, "status_callback_events", i.StatusCallbackEvents)
 	o.String("url", i.URL, true)
-	appendBoolPtr(&o, "accept", i.Accept)
+	o.BoolPtr("accept", i.Accept)
 	o.String("call_sid", i.CallSid, true)
-	appendBoolPtr(&o, "muted", i.Muted)
+	o.BoolPtr("muted", i.Muted)
 	o.String("beep", i.Beep, true)
-	appendBoolPtr(&o, "start_conference_on_enter", i.StartConferenceOnEnter)
-	appendBoolPtr(&o, "end_conference_on_exit", i.EndConferenceOnExit)
-	appendBoolPtr(&o, "end_conference_on_customer_exit", i.EndConferenceOnCustomerExit)
-	appendBoolPtr(&o, "beep_on_customer_entrance", i.BeepOnCustomerEntrance)
+	o.BoolPtr("start_conference_on_enter", i.StartConferenceOnEnter)
+	o.BoolPtr("end_conference_on_exit", i.EndConferenceOnExit)
+	o.BoolPtr("end_conference_on_customer_exit", i.EndConferenceOnCustomerExit)
+	o.BoolPtr("beep_on_customer_entrance", i.BeepOnCustomerEntrance)
 	o.String("wait_url", i.WaitURL, true)
 	o.String("wait_method", i.WaitMethod, true)
-	appendBoolPtr(&o, "early_media", i.EarlyMedia)
+	o.BoolPtr("early_media", i.EarlyMedia)
 	o.Int("max_participants", int64(i.MaxParticipants), true)
 	o.String("conference_status_callback", i.ConferenceStatusCallback, true)
 	o.String("conference_status_callback_method", i.ConferenceStatusCallbackMethod, true)
@@ -218,16 +218,6 @@ func (i *Instruction) appendJSON(b []byte) []byte {
 	o.String("supervisor", i.Supervisor, true)
 	o.String("supervisor_mode", i.SupervisorMode, true)
 	return o.End()
-}
-
-// appendBoolPtr writes an omitempty *bool: omitted when nil, false written
-// (jsonw's Object.Bool would drop false).
-func appendBoolPtr(o *jsonw.Object, name string, v *bool) {
-	if v == nil {
-		return
-	}
-	o.Field(name)
-	o.B = jsonw.Bool(o.B, *v)
 }
 
 // appendEvents writes an omitempty EventList as EventList.MarshalJSON does,

@@ -270,6 +270,15 @@ func (o *Object) Bool(name string, v, omitempty bool) {
 	o.B = Bool(o.B, v)
 }
 
+// BoolPtr adds an omitempty *bool member: skipped when nil, false written.
+func (o *Object) BoolPtr(name string, v *bool) {
+	if v == nil {
+		return
+	}
+	o.Field(name)
+	o.B = Bool(o.B, *v)
+}
+
 // Int adds an integer member; omitempty skips 0.
 func (o *Object) Int(name string, v int64, omitempty bool) {
 	if omitempty && v == 0 {
