@@ -21,6 +21,9 @@
 // handed out strictly one at a time in ID order, so Twilio sees a call's
 // requests in the order the state machine produced them; leases expire, so a
 // crashed dispatcher's items are picked up again (at-least-once delivery).
+// [Store.Prune] is the only delete: finished sessions past their retention
+// with all of their rows, and idempotency keys past theirs, in small
+// batches.
 //
 // Three implementations share one contract, checked by package storetest:
 //
