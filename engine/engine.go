@@ -298,7 +298,8 @@ func (e *Engine) resolve(ctx context.Context, ev *Event) (id string, isNew bool,
 		}
 		return ev.CallSid, true, nil
 	}
-	var keys []string
+	var buf [8]string // on the stack: an event names at most seven keys
+	keys := buf[:0]
 	add := func(k string) {
 		if k != "" {
 			keys = append(keys, k)
@@ -414,6 +415,8 @@ type keyedEntry struct {
 	refs int
 }
 
+var keyedEntries = sync.Pool{New: func() any { return new(keyedEntry) }}
+
 func (k *keyedMutex) Lock(key string) func() {
 	k.mu.Lock()
 	if k.locks == nil {
@@ -421,7 +424,7 @@ func (k *keyedMutex) Lock(key string) func() {
 	}
 	ent := k.locks[key]
 	if ent == nil {
-		ent = &keyedEntry{}
+		ent = keyedEntries.Get().(*keyedEntry)
 		k.locks[key] = ent
 	}
 	ent.refs++
@@ -432,7 +435,10 @@ func (k *keyedMutex) Lock(key string) func() {
 		k.mu.Lock()
 		ent.refs--
 		if ent.refs == 0 {
+			// Nobody holds or waits for it: every holder took a ref
+			// under k.mu, so it can serve another key.
 			delete(k.locks, key)
+			keyedEntries.Put(ent)
 		}
 		k.mu.Unlock()
 	}

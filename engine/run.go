@@ -463,23 +463,28 @@ func (e *Engine) machine(state *flow.State, t *flow.Transition) *fsm.FSM {
 		}
 	}
 	from := state.Name
+	exitLabel, entryLabel := "exit:"+from, "entry:"+t.To // history labels, built once per machine
 	return fsm.NewFSM(from, []fsm.EventDesc{{Name: machineEvent, Src: []string{from}, Dst: t.To}}, fsm.Callbacks{
 		"leave_state": func(_ context.Context, ev *fsm.Event) {
 			r := ev.Args[0].(*run)
-			r.runActions(state.Exit, "exit:"+from)
+			r.runActions(state.Exit, exitLabel)
 			r.runActions(t.Do, "do")
 		},
 		"enter_state": func(_ context.Context, ev *fsm.Event) {
 			r := ev.Args[0].(*run)
 			r.sess.State = ev.Dst
 			if dst := r.fl.States[ev.Dst]; dst != nil {
-				r.runActions(dst.Entry, "entry:"+ev.Dst)
+				r.runActions(dst.Entry, entryLabel)
 			}
 		},
 	})
 }
 
 func (e *Engine) releaseMachine(state *flow.State, t *flow.Transition, m *fsm.FSM) {
-	p, _ := e.machines.LoadOrStore(machineKey{state, t}, &sync.Pool{})
+	k := machineKey{state, t}
+	p, ok := e.machines.Load(k)
+	if !ok {
+		p, _ = e.machines.LoadOrStore(k, &sync.Pool{})
+	}
 	p.(*sync.Pool).Put(m)
 }
