@@ -388,6 +388,9 @@ func (r *run) callInstruction(a *flow.Action, p *flow.CallAction) error {
 	pf.Address = to
 	if r.ev.TaskSid != "" {
 		pf.TaskSid = r.ev.TaskSid
+		// accept: the instruction accepts the reservation, so the task is
+		// assigned from now on, whether or not the worker's phone answers.
+		r.d.task(r.ev.TaskSid).Assigned = true
 	}
 	in := twilio.Instruction{Instruction: "call", URL: r.e.callbackURL(PathTwiMLJoin, r.sessionQuery(role)), Accept: ptr(true),
 		To: to, From: from, Timeout: p.Timeout,
@@ -696,9 +699,44 @@ func (r *run) completeTask(a *flow.Action, p *flow.CompleteTaskAction) error {
 	if p.Wrapup {
 		status = "wrapping"
 	}
+	if t.Linked && !t.Assigned {
+		// A task flowd created that no worker took yet (a transfer still
+		// waiting in its queue): TaskRouter only cancels such a task.
+		status = "canceled"
+	}
 	t.Status = status
 	r.addOp(a.Kind, role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: taskSid, UpdateTask: &tr.UpdateTaskParams{AssignmentStatus: &status, Reason: &reason}})
 	return nil
+}
+
+// closeLinkedTasks runs when the call reaches a final state: every task
+// flowd created for it (transfers) that is still open is closed —
+// canceled when no worker took it yet, completed when one did — so that
+// no Task waits in a queue, and no worker stays assigned, for a call that
+// is over. The call's first task is the flow's to close (TaskRouter
+// cancels it by itself when the caller leaves the queue).
+func (r *run) closeLinkedTasks() {
+	ws := ""
+	for _, sid := range sortedKeys(r.d.Tasks) {
+		t := r.d.Tasks[sid]
+		if t == nil || !t.Linked || !t.open() {
+			continue
+		}
+		if ws == "" {
+			var err error
+			if ws, err = r.workspace(); err != nil {
+				r.warn("the call ended with task %s still open, and it cannot be closed: %v", sid, err)
+				return
+			}
+		}
+		status, reason := "canceled", "call ended before a worker took the task"
+		if t.Assigned {
+			status, reason = "completed", "call ended"
+		}
+		t.Status = status
+		r.rec.Actions = append(r.rec.Actions, actionRecord{Action: "close_task", Where: "final"})
+		r.addOp("close_task", t.Role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: sid, UpdateTask: &tr.UpdateTaskParams{AssignmentStatus: &status, Reason: &reason}})
+	}
 }
 
 func (r *run) hangup(a *flow.Action, p *flow.HangupAction) error {

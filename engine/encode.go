@@ -78,6 +78,7 @@ func appendTaskFacts(b []byte, t *taskFacts) ([]byte, error) {
 	o.String("role", t.Role, true)
 	o.Bool("linked", t.Linked, true)
 	o.String("queue_sid", t.QueueSid, true)
+	o.Bool("assigned", t.Assigned, true)
 	return o.End(), nil
 }
 

@@ -115,6 +115,7 @@ func (r *run) reservationFacts() string {
 		d.Worker = w
 	case "reservation.accepted":
 		t.ReservationPending = false
+		t.Assigned = true
 	default:
 		if ev.ReservationSid == "" || ev.ReservationSid == t.Reservation {
 			t.ReservationPending = false
@@ -182,6 +183,9 @@ func (r *run) participantFacts() string {
 	switch ev.Name {
 	case "participant.join":
 		p.Joined = true
+		if t := d.Tasks[p.TaskSid]; t != nil {
+			t.Assigned = true // the worker it brought is in the call
+		}
 		p.Hold, _ = ev.Fields["hold"].(bool)
 		p.Muted, _ = ev.Fields["muted"].(bool)
 		p.Coaching, _ = ev.Fields["coaching"].(bool)
@@ -240,6 +244,15 @@ func (r *run) callStatusFacts() {
 	}
 	switch status {
 	case "completed", "busy", "no-answer", "failed", "canceled":
+		// A leg that joined the conference leaves it by the conference's
+		// participant-leave callback, which the flow handles (an agent
+		// who hung up); this status callback and that one race, so the
+		// status of a joined leg changes nothing. Otherwise the leave
+		// arriving second was dropped as "already left", and the caller
+		// stayed alone in the conference.
+		if p.Joined && p.CallSid == ev.CallSid {
+			return
+		}
 		if p.CallSid == ev.CallSid || p.CallSid == "" {
 			d.markLeft(ev.CallSid, role)
 			delete(d.Roles, role)

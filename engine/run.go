@@ -240,8 +240,9 @@ func (r *run) fire(ctx context.Context, state *flow.State, ts []*flow.Transition
 	// Back to the pool only after a clean run: a panicking action leaves
 	// the machine mid-transition, and it is dropped.
 	r.e.releaseMachine(state, t, m)
-	if dst := r.fl.States[t.To]; dst != nil && dst.Final {
+	if dst := r.fl.States[t.To]; dst != nil && dst.Final && !r.sess.Final {
 		r.sess.Final = true
+		r.closeLinkedTasks()
 	}
 	return nil
 }

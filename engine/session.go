@@ -66,6 +66,21 @@ type taskFacts struct {
 	Role     string `json:"role,omitempty"`
 	Linked   bool   `json:"linked,omitempty"` // created by create_task
 	QueueSid string `json:"queue_sid,omitempty"`
+	// Assigned is true once a worker took the task (its reservation was
+	// accepted, or its role joined the conference): TaskRouter completes
+	// an assigned task but only cancels one still pending or reserved.
+	Assigned bool `json:"assigned,omitempty"`
+}
+
+// open tells whether TaskRouter still holds the task for the call
+// (pending, reserved or assigned; wrapping is the worker's wrap-up time,
+// already closed for the call).
+func (t *taskFacts) open() bool {
+	switch t.Status {
+	case "completed", "canceled", "wrapping", "wrapup", "deleted", "system-deleted":
+		return false
+	}
+	return true
 }
 
 type participantFacts struct {
@@ -135,11 +150,45 @@ func (d *sessionData) task(sid string) *taskFacts {
 
 // taskOfRole returns the task that brought a role's worker into the call,
 // else the primary task.
+//
+// A role that has left or was removed no longer names its task, so the
+// task is then found by the role it was created for: the open task of
+// that role, an assigned one first. Without this, `remove: agent` before
+// `complete_task: agent` (or the agent's own hang-up) after a transfer
+// completed the call's first task again and left the transfer's task —
+// and its worker — assigned for good.
 func (d *sessionData) taskOfRole(role string) string {
+	if role == "" {
+		role = flow.RoleAgent
+	}
 	if p := d.Roles[role]; p != nil && p.TaskSid != "" {
 		return p.TaskSid
 	}
-	if role == "" || role == flow.RoleAgent || role == flow.RoleCustomer {
+	if role != flow.RoleCustomer {
+		// A task flowd created (a transfer's) is newer than the call's
+		// first one, and an assigned task is the one a worker is on.
+		best, bestRank := "", -1
+		for _, sid := range sortedKeys(d.Tasks) {
+			t := d.Tasks[sid]
+			if t == nil || t.Role != role || !t.open() {
+				continue
+			}
+			rank := 0
+			if t.Linked {
+				rank += 2
+			}
+			if t.Assigned {
+				rank++
+			}
+			if rank > bestRank {
+				best, bestRank = sid, rank
+			}
+		}
+		if best != "" {
+			return best
+		}
+	}
+	if role == flow.RoleAgent || role == flow.RoleCustomer {
 		return d.TaskSid
 	}
 	return ""
@@ -205,7 +254,9 @@ func (d *sessionData) applyTaskAttributes(taskSid string, attrs map[string]any) 
 	}
 	// The worker key names the agent of the task that the attributes belong
 	// to; for a linked task that is the task's role.
-	if ws, _ := parts["worker"].(string); ws != "" && d.Left[ws] == "" && d.roleOfCall(ws) == "" {
+	// A leg flowd removed (Removed) or that left stays gone: a late
+	// TaskRouter event still naming it must not bring its role back.
+	if ws, _ := parts["worker"].(string); ws != "" && d.Left[ws] == "" && d.Removed[ws] == "" && d.roleOfCall(ws) == "" {
 		role := flow.RoleAgent
 		if t := d.Tasks[taskSid]; t != nil && t.Role != "" {
 			role = t.Role

@@ -146,6 +146,22 @@ func (h *harness) expect(e *Expect) error {
 			failf("%s's call should have ended, but is %s", p, ci.Status)
 		}
 	}
+	if e.OpenTasks != nil {
+		var open []string
+		for _, t := range h.sim.Tasks() {
+			switch t.AssignmentStatus {
+			case "pending", "reserved", "assigned":
+				q := t.Queue
+				if q == "" {
+					q = "no queue"
+				}
+				open = append(open, fmt.Sprintf("%s (%s, %s)", t.Sid, t.AssignmentStatus, q))
+			}
+		}
+		if len(open) != *e.OpenTasks {
+			failf("%d task(s) should be open (pending, reserved or assigned), but %d are: %s", *e.OpenTasks, len(open), quoteList(open))
+		}
+	}
 	if len(fails) > 0 {
 		return fmt.Errorf("%d expectation(s) failed:\n    - %s", len(fails), strings.Join(fails, "\n    - "))
 	}

@@ -124,6 +124,10 @@ type Expect struct {
 	History []string `yaml:"history"`
 	// CallEnded lists parties whose call is over.
 	CallEnded []string `yaml:"call_ended"`
+	// OpenTasks is how many TaskRouter tasks are still pending, reserved
+	// or assigned (0 after a call ends: nothing waits in a queue and no
+	// worker stays assigned for a call that is over).
+	OpenTasks *int `yaml:"open_tasks"`
 }
 
 var stepKinds = []string{"call", "answer", "decline", "no_answer", "hangup", "press", "command", "wait", "available", "fail_rest", "faults", "expect"}
