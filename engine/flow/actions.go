@@ -61,7 +61,7 @@ var Actions = []ActionSpec{
 	{Name: "announce", Reply: ReplyREST, NeedsConference: true, Desc: "Speak text to one role's participant only (Participants update with AnnounceUrl).", New: func() any { return new(AnnounceAction) }},
 	{Name: "create_task", Reply: ReplyREST, Desc: "Create a TaskRouter Task linked to this call (transfers to a queue or a named worker); its events come back to this call's state machine.", New: func() any { return new(CreateTaskAction) }},
 	{Name: "update_task", Reply: ReplyREST, Desc: "Merge attributes into a task.", New: func() any { return new(UpdateTaskAction) }},
-	{Name: "complete_task", Reply: ReplyREST, Desc: "Complete (or move to wrap-up) the task that brought a role into the call.", New: func() any { return new(CompleteTaskAction) }},
+	{Name: "complete_task", Reply: ReplyREST, Desc: "Complete (or move to wrap-up) the task that brought a role into the call; a task flowd created that no worker has taken yet (a transfer still in its queue) is canceled instead.", New: func() any { return new(CompleteTaskAction) }},
 	{Name: "handover", Reply: ReplyNone, Desc: "Give one role's participant (and its task) to another role, e.g. the consultee becomes the agent after a warm transfer.", New: func() any { return new(HandoverAction) }},
 	{Name: "set", Reply: ReplyNone, Desc: "Set session variables (vars.NAME) from templates.", New: func() any { return new(SetAction) }},
 	{Name: "hangup", Reply: ReplyREST, Desc: "Without a role: end the call for everyone (in a TwiML reply, <Hangup/>). With a role: hang up that leg.", New: func() any { return new(HangupAction) }},
@@ -216,7 +216,7 @@ type UpdateTaskAction struct {
 
 // CompleteTaskAction completes or wraps up a task.
 type CompleteTaskAction struct {
-	Role   string    `flow:"role,scalar" role:"true" desc:"Complete the task that brought this role into the call (default agent)."`
+	Role   string    `flow:"role,scalar" role:"true" desc:"Complete the task that brought this role into the call (default agent). After the role left or was removed, its open task is meant: a transfer's task before the call's first one."`
 	Reason *Template `flow:"reason" desc:"Reason recorded on the task."`
 	Wrapup bool      `flow:"wrapup" desc:"Move the task to wrapping instead of completed."`
 }
