@@ -1,9 +1,19 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"io"
 )
+
+// flagExit is the exit status for a flag parse error: 0 when the user
+// asked for help (-h), 2 for a usage error.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
 
 // newFlagSet makes a flag set that reports to stderr and never exits.
 func newFlagSet(name, usageLine string, stderr io.Writer) *flag.FlagSet {

@@ -15,7 +15,7 @@ func runGraph(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "mermaid", "diagram format: mermaid (stateDiagram-v2) or dot (Graphviz)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(paths) != 1 {
 		fs.Usage()

@@ -46,9 +46,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.run([]string{"-h"}, stdout, stderr)
+			c, ok := commands[args[1]]
+			if !ok {
+				fmt.Fprintf(stderr, "flowd: unknown command %q\n\n", args[1])
+				usage(stderr)
+				return 2
 			}
+			// Asked for, so on stdout and a success.
+			c.run([]string{"-h"}, stdout, stdout)
+			return 0
 		}
 		usage(stdout)
 		return 0

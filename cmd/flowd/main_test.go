@@ -121,7 +121,7 @@ func TestValidateUsageAndIO(t *testing.T) {
 		{"missing file", []string{"validate", "no/such/dir"}, 2},
 		{"glob matching nothing", []string{"validate", "../../testdata/flows/*.json"}, 2},
 		{"default flows/ missing here", []string{"validate"}, 2},
-		{"help", []string{"validate", "-h"}, 2},
+		{"help", []string{"validate", "-h"}, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if code, _, _ := runCmd(t, testEnv, c.args...); code != c.code {
@@ -205,6 +205,13 @@ func TestDispatch(t *testing.T) {
 		if !strings.Contains(out, "  "+name) {
 			t.Errorf("help does not list %s", name)
 		}
+		// `flowd help NAME` is asked for: the command's usage on stdout, 0.
+		if code, out, _ := runCmd(t, nil, "help", name); code != 0 || !strings.Contains(out, "Usage: flowd "+name) {
+			t.Errorf("help %s: exit %d, stdout %q", name, code, out)
+		}
+	}
+	if code, _, errOut := runCmd(t, nil, "help", "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("help of an unknown command: %d %q", code, errOut)
 	}
 }
 

@@ -11,10 +11,11 @@ import (
 func runSchema(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("schema", "schema", stderr)
 	rest, err := parseInterspersed(fs, args)
-	if err != nil || len(rest) > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(rest) > 0 {
+		fs.Usage()
 		return 2
 	}
 	stdout.Write(schema.Flow)

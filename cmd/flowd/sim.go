@@ -29,7 +29,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	workers := fs.String("workers", "alice:support,bob:sales,carol:billing", "workers as name:queue[+queue], comma-separated; their contact URI is client:name")
 	token := fs.String("auth-token", "simtoken", "the auth token webhooks are signed with (flowd's TWILIO_AUTH_TOKEN)")
 	if _, err := parseInterspersed(fs, args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	set, diags := flow.LoadSet(strings.Split(*flows, ","), flow.LoadOptions{Env: map[string]string{}})
 	if diags.HasErrors() {

@@ -23,7 +23,7 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	flowPaths := fs.String("flows", "", "comma-separated flow files or directories (default: the directory of each scenario file)")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *format == "" {
 		*format = "text"

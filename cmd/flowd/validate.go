@@ -21,7 +21,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too")
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *format == "" {
 		*format = "text"

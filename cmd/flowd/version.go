@@ -11,10 +11,11 @@ import (
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("version", "version", stderr)
 	rest, err := parseInterspersed(fs, args)
-	if err != nil || len(rest) > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(rest) > 0 {
+		fs.Usage()
 		return 2
 	}
 	fmt.Fprintln(stdout, "flowd", version(debug.ReadBuildInfo))
