@@ -24,8 +24,10 @@ type TaskView struct {
 	ConferenceSid string                       `json:"conference_sid,omitempty"`
 	Roles         map[string]*flow.Participant `json:"roles"`
 	Vars          map[string]any               `json:"vars,omitempty"`
-	Commands      []string                     `json:"commands,omitempty"`
-	History       []HistoryView                `json:"history,omitempty"`
+	// Commands lists what is allowed now; always present ([] when nothing
+	// is, as in a final state), so a desktop can read it unconditionally.
+	Commands []string      `json:"commands"`
+	History  []HistoryView `json:"history,omitempty"`
 }
 
 // HistoryView is one history entry.
@@ -39,10 +41,12 @@ type HistoryView struct {
 func (r *run) view() TaskView {
 	v := TaskView{Session: r.sess.ID, TaskSid: r.d.TaskSid, Flow: r.fl.Name, Revision: r.fl.Revision, State: r.sess.State,
 		Final: r.sess.Final, Version: r.sess.Version + 1, CallSid: r.d.CallSid, ConferenceSid: r.d.ConferenceSid,
-		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks)}
+		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), Commands: []string{}}
 	if st := r.fl.States[r.sess.State]; st != nil {
 		r.env = r.buildEnv()
-		v.Commands = r.allowedCommands(st)
+		if c := r.allowedCommands(st); c != nil {
+			v.Commands = c
+		}
 	}
 	return v
 }
@@ -70,12 +74,14 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 	}
 	fl, _ := e.flowOf(&sess)
 	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
-		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks)}
+		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), Commands: []string{}}
 	if fl != nil {
 		if st := fl.States[sess.State]; st != nil {
 			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}
 			r.env = r.buildEnv()
-			v.Commands = r.allowedCommands(st)
+			if c := r.allowedCommands(st); c != nil {
+				v.Commands = c
+			}
 		}
 	}
 	if withHistory {

@@ -202,6 +202,24 @@ func TestTaskView(t *testing.T) {
 	if countKind(v.History, "transition") < 2 || len(v.History) < 5 {
 		t.Fatalf("history too short: %d entries", len(v.History))
 	}
+	if got, ok := raw["commands"].([]any); !ok || len(got) == 0 {
+		t.Errorf("a talking call's commands = %v, want the allowed ones", raw["commands"])
+	}
+
+	// A finished call still lists its commands: none ([] rather than
+	// absent, so that a desktop may read it unconditionally).
+	q := "/twilio/conference/status?session=CA230"
+	mustStatus(t, h.webhook(q, conferenceForm("participant-leave", "CF230", "WT230", "CA230", "customer", 4)), 204)
+	w = h.api("GET", "/v1/tasks/WT230", "", nil)
+	mustStatus(t, w, 200)
+	raw = nil
+	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := raw["commands"].([]any); raw["state"] != "done" || !ok || len(got) != 0 {
+		t.Errorf("finished call: state %v, commands %#v; want done and []", raw["state"], raw["commands"])
+	}
+
 	w = h.api("GET", "/v1/tasks/WT404", "", nil)
 	mustStatus(t, w, 404)
 	if e := decodeError(t, w); e.Code != "unknown_task" {
