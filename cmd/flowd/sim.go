@@ -15,7 +15,7 @@ import (
 	"github.com/flowd/flowd/engine/twiliosim"
 )
 
-const simUsage = "sim [--addr 127.0.0.1:8081] [--flowd http://127.0.0.1:8080] [--flows flows/] [--queues support,sales] [--workers alice:support,bob:sales]"
+const simUsage = "sim [--addr 127.0.0.1:8081] [--flowd http://127.0.0.1:8080] [--flows flows/] [--queues support,sales,billing] [--workers alice:support,bob:sales]"
 
 // runSim is `flowd sim`: the Twilio stand-in on its own, so flows can be
 // tried with no Twilio account. It prints the environment for `flowd serve`
@@ -78,7 +78,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Twilio stand-in on %s; numbers: %s\n\n", u, strings.Join(numbers, ", "))
 	fmt.Fprintf(stdout, "Run flowd against it:\n\n  FLOWD_TWILIO_API_URL=%s TWILIO_ACCOUNT_SID=%s TWILIO_AUTH_TOKEN=%s \\\n  %s=%s %s=%s %s=%s \\\n  FLOWD_PUBLIC_URL=%s go run ./cmd/flowd serve\n\n",
 		u, sim.AccountSid(), *token, scenario.EnvWorkspace, sim.WorkspaceSid(), scenario.EnvWorkflow, wf, scenario.EnvPostWorkActivity, sim.ActivitySid("Available"), base)
-	fmt.Fprintf(stdout, "Then drive calls:\n\n  curl --data-urlencode from=+447700900123 --data-urlencode to=%s %s/_sim/call\n  curl -d party=client:alice %s/_sim/answer\n  curl '%s/_sim/hears?a=%%2B447700900123&b=client:alice'\n  curl '%s/_sim/timeline?party=%%2B447700900123'\n  curl %s/_sim/state\n\n",
+	fmt.Fprintf(stdout, "Then drive calls:\n\n  curl --data-urlencode from=+447700900123 --data-urlencode to=%s %s/_sim/call\n  curl -d party=client:alice %s/_sim/answer\n  curl '%s/_sim/hears?a=%%2B447700900123&b=client:alice'\n  curl '%s/_sim/timeline?party=%%2B447700900123'\n  curl %s/_sim/state\n\n"+
+		"flowd's /v1 API takes the call's CallSid (printed by /_sim/call) or any of its TaskSids:\n\n"+
+		"  curl -X POST http://127.0.0.1:8080/v1/tasks/CA…/commands/hold\n\n"+
+		"Quote a + in a form value (--data-urlencode party=+447700900456): with -d it arrives as a space.\n\n",
 		firstNumber(set), u, u, u, u, u)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
