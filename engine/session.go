@@ -159,7 +159,7 @@ func (d *sessionData) task(sid string) *taskFacts {
 // and its worker — assigned for good.
 func (d *sessionData) taskOfRole(role string) string {
 	if role == "" {
-		role = flow.RoleAgent
+		return d.TaskSid // no role named: the call's primary task
 	}
 	if p := d.Roles[role]; p != nil && p.TaskSid != "" {
 		return p.TaskSid
