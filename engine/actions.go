@@ -699,14 +699,20 @@ func (r *run) completeTask(a *flow.Action, p *flow.CompleteTaskAction) error {
 	if p.Wrapup {
 		status = "wrapping"
 	}
+	r.closeTask(a.Kind, role, ws, taskSid, t, status, reason)
+	return nil
+}
+
+// closeTask queues the REST call that ends a task with status (completed
+// or wrapping); a task flowd created that no worker took yet (a transfer
+// still waiting in its queue) is canceled instead, the only end TaskRouter
+// allows it.
+func (r *run) closeTask(action, role, ws, taskSid string, t *taskFacts, status, reason string) {
 	if t.Linked && !t.Assigned {
-		// A task flowd created that no worker took yet (a transfer still
-		// waiting in its queue): TaskRouter only cancels such a task.
 		status = "canceled"
 	}
 	t.Status = status
-	r.addOp(a.Kind, role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: taskSid, UpdateTask: &tr.UpdateTaskParams{AssignmentStatus: &status, Reason: &reason}})
-	return nil
+	r.addOp(action, role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: taskSid, UpdateTask: &tr.UpdateTaskParams{AssignmentStatus: &status, Reason: &reason}})
 }
 
 // closeLinkedTasks runs when the call reaches a final state: every task
@@ -729,13 +735,12 @@ func (r *run) closeLinkedTasks() {
 				return
 			}
 		}
-		status, reason := "canceled", "call ended before a worker took the task"
-		if t.Assigned {
-			status, reason = "completed", "call ended"
+		reason := "call ended"
+		if !t.Assigned {
+			reason = "call ended before a worker took the task"
 		}
-		t.Status = status
 		r.rec.Actions = append(r.rec.Actions, actionRecord{Action: "close_task", Where: "final"})
-		r.addOp("close_task", t.Role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: sid, UpdateTask: &tr.UpdateTaskParams{AssignmentStatus: &status, Reason: &reason}})
+		r.closeTask("close_task", t.Role, ws, sid, t, "completed", reason)
 	}
 }
 

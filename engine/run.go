@@ -250,7 +250,7 @@ func (r *run) fire(ctx context.Context, state *flow.State, ts []*flow.Transition
 // allowedCommands lists the declared commands the state (or the flow) has
 // handlers for and whose guards could hold with no parameters checked.
 func (r *run) allowedCommands(state *flow.State) []string {
-	var out []string
+	out := []string{} // [] rather than null in JSON: nothing is allowed now
 	for _, name := range sortedKeys(r.fl.Commands) {
 		ts := r.fl.Handlers(state, name)
 		if len(ts) == 0 {

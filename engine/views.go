@@ -44,9 +44,7 @@ func (r *run) view() TaskView {
 		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), Commands: []string{}}
 	if st := r.fl.States[r.sess.State]; st != nil {
 		r.env = r.buildEnv()
-		if c := r.allowedCommands(st); c != nil {
-			v.Commands = c
-		}
+		v.Commands = r.allowedCommands(st)
 	}
 	return v
 }
@@ -79,9 +77,7 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 		if st := fl.States[sess.State]; st != nil {
 			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}
 			r.env = r.buildEnv()
-			if c := r.allowedCommands(st); c != nil {
-				v.Commands = c
-			}
+			v.Commands = r.allowedCommands(st)
 		}
 	}
 	if withHistory {
