@@ -50,9 +50,13 @@
 //
 // A session is pinned to the revision (content hash) of the flow it started
 // on: SetFlows makes new calls use new files and leaves running calls alone.
-// Revisions are kept in memory, so after a restart a session whose revision
-// is no longer on disk runs the current flow of the same name, with a
-// warning in its history (a flow edited and a process restarted mid-call).
+// SetFlows also saves each revision's source in the store
+// (Store.SaveFlowRevision), so that after a restart with edited files, or on
+// another replica that loaded different files, a session still runs the
+// revision it started on: it is compiled again from the stored source the
+// first time it is needed. Only a session whose revision no store ever saved
+// (one started before flowd kept revisions) runs the current flow of the same
+// name, with a warning in its history.
 //
 // # Effects
 //

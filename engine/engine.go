@@ -52,6 +52,10 @@ type Config struct {
 	// PollInterval is how often the dispatcher looks for due work when not
 	// woken (default 250 ms).
 	PollInterval time.Duration
+	// FlowEnv is the environment a stored flow revision is compiled with
+	// when a session pinned to it outlives the files (nil: the process
+	// environment), as flow.LoadOptions.Env.
+	FlowEnv map[string]string
 }
 
 // Engine runs flows. It is safe for concurrent use.
@@ -63,6 +67,9 @@ type Engine struct {
 	mu        sync.RWMutex
 	current   *flow.Set
 	revisions map[string]*flow.Flow
+	// unstored remembers revisions the store does not have (sessions
+	// from before flowd kept revisions), so each is looked up once.
+	unstored map[string]bool
 
 	locks keyedMutex
 	wake  chan struct{}
@@ -194,22 +201,44 @@ func New(cfg Config, flows *flow.Set) (*Engine, error) {
 		cfg.Owner = fmt.Sprintf("flowd-%d", time.Now().UnixNano())
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	e := &Engine{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, revisions: map[string]*flow.Flow{}, wake: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, revisions: map[string]*flow.Flow{}, unstored: map[string]bool{}, wake: make(chan struct{}, 1)}
 	e.SetFlows(flows)
 	return e, nil
 }
 
 // SetFlows makes a new set of flows current. Sessions already running keep
-// the revision they started on.
+// the revision they started on: each revision's source is also saved in the
+// store, so that after a restart with edited files a call in progress still
+// runs the flow it started on (see flowOf). A failed save is logged; such a
+// call would then move to the current revision, as it says in its history.
 func (e *Engine) SetFlows(set *flow.Set) {
 	if set == nil {
 		set = &flow.Set{}
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.current = set
 	for _, f := range set.Flows {
 		e.revisions[f.Revision] = f
+	}
+	e.mu.Unlock()
+	e.saveRevisions(set)
+}
+
+func (e *Engine) saveRevisions(set *flow.Set) {
+	if e.cfg.Store == nil {
+		return
+	}
+	for _, f := range set.Flows {
+		if len(f.Source) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := e.cfg.Store.SaveFlowRevision(ctx, store.FlowRevision{Revision: f.Revision, Name: f.Name, File: f.File, Source: f.Source})
+		cancel()
+		if err != nil {
+			e.log.Error("flow revision not saved: calls on it will move to the current revision after a restart",
+				"flow", f.Name, "revision", f.Revision, "err", err)
+		}
 	}
 }
 
@@ -223,20 +252,59 @@ func (e *Engine) Flows() *flow.Set {
 // StatsSnapshot returns the counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
-// flowOf finds the flow a session runs: its pinned revision, else (after a
-// restart with edited files) the current flow of that name.
-func (e *Engine) flowOf(s *store.Session) (*flow.Flow, bool) {
+// flowOf finds the flow a session runs: its pinned revision — loaded, or
+// compiled from the source the store keeps — else (a revision saved by no
+// one: sessions from before revisions were stored) the current flow of that
+// name, with pinned false.
+func (e *Engine) flowOf(ctx context.Context, s *store.Session) (*flow.Flow, bool) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if f := e.revisions[s.Revision]; f != nil {
+	f, unstored := e.revisions[s.Revision], e.unstored[s.Revision]
+	e.mu.RUnlock()
+	if f != nil {
 		return f, true
 	}
+	if !unstored {
+		if f = e.storedRevision(ctx, s.Revision); f != nil {
+			return f, true
+		}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.current != nil {
 		if f := e.current.ByName(s.Flow); f != nil {
 			return f, false
 		}
 	}
 	return nil, false
+}
+
+// storedRevision compiles a revision from the store, or returns nil when the
+// store does not have it (remembered) or it fails to load (logged; tried
+// again on the next event: the store may have been unreachable).
+func (e *Engine) storedRevision(ctx context.Context, revision string) *flow.Flow {
+	if e.cfg.Store == nil || revision == "" {
+		return nil
+	}
+	r, err := e.cfg.Store.FlowRevision(ctx, revision)
+	if errors.Is(err, store.ErrNotFound) {
+		e.mu.Lock()
+		e.unstored[revision] = true
+		e.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		e.log.Error("stored flow revision unreadable", "revision", revision, "err", err)
+		return nil
+	}
+	f, diags := flow.Load(r.File, r.Source, flow.LoadOptions{Env: e.cfg.FlowEnv})
+	if f == nil || f.Revision != revision {
+		e.log.Error("stored flow revision does not load", "revision", revision, "file", r.File, "err", diags.Err())
+		return nil
+	}
+	e.mu.Lock()
+	e.revisions[revision] = f
+	e.mu.Unlock()
+	return f
 }
 
 // Handle runs one event and returns the reply for the webhook or command.
@@ -360,7 +428,7 @@ func (e *Engine) handleOnce(ctx context.Context, id string, isNew bool, ev Event
 			}
 			return Reply{}, err
 		}
-		fl, pinned = e.flowOf(&sess)
+		fl, pinned = e.flowOf(ctx, &sess)
 		if fl == nil {
 			return Reply{}, fmt.Errorf("session %s runs flow %q, which is not loaded", id, sess.Flow)
 		}

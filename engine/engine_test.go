@@ -534,6 +534,133 @@ func TestConcurrentEventsForOneSessionLoseNothing(t *testing.T) {
 
 // A call keeps the flow revision it started on when flows are reloaded; a
 // new call gets the new revision.
+// editedBasicFlow writes basic.yaml with the assignment's conference
+// timeout changed from 20 to 45 and returns its path.
+func editedBasicFlow(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "conference: { timeout: 20 }", "conference: { timeout: 45 }", 1)
+	if edited == string(src) {
+		t.Fatal("basic.yaml no longer has the line this test edits")
+	}
+	path := filepath.Join(t.TempDir(), "basic.yaml")
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// historyWarnings returns the warnings recorded in a task's history.
+func historyWarnings(t *testing.T, e *engine.Engine, key string) []string {
+	t.Helper()
+	v, err := e.Task(context.Background(), key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, h := range v.History {
+		var rec struct{ Warnings []string }
+		if err := json.Unmarshal(h.Data, &rec); err == nil {
+			out = append(out, rec.Warnings...)
+		}
+	}
+	return out
+}
+
+// A call in progress keeps its flow revision across a restart whose flow
+// files were edited meanwhile: the revision's source is in the store.
+func TestRestartWithEditedFlowsKeepsRunningCallsOnTheirRevision(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flowd.db")
+	st, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, st)
+	h.handle(incoming())
+	old := h.state(customerCall).Revision
+	st.Close() // the process stops; the flow file is edited
+
+	st2, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	tw := &fakeTwilio{}
+	e, err := engine.New(engine.Config{Store: st2, Twilio: tw, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
+		loadFlows(t, editedBasicFlow(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Handle(context.Background(), assignment())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r.Body), `"timeout":20`) {
+		t.Errorf("the running call switched to the edited flow: %s", r.Body)
+	}
+	v, err := e.Task(context.Background(), customerCall, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Revision != old {
+		t.Errorf("revision %.12s, want %.12s", v.Revision, old)
+	}
+	if w := historyWarnings(t, e, customerCall); len(w) != 0 {
+		t.Errorf("warnings %q", w)
+	}
+
+	ev := incoming()
+	ev.CallSid = "CA00000000000000000000000000000099"
+	if _, err := e.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.Task(context.Background(), ev.CallSid, false); v.Revision == old {
+		t.Error("a new call started on the old revision")
+	}
+}
+
+// revisionlessStore is a store that kept no flow revisions, as before
+// flowd stored them.
+type revisionlessStore struct{ store.Store }
+
+func (revisionlessStore) SaveFlowRevision(context.Context, store.FlowRevision) error { return nil }
+func (revisionlessStore) FlowRevision(context.Context, string) (store.FlowRevision, error) {
+	return store.FlowRevision{}, store.ErrNotFound
+}
+
+// A session whose revision nobody stored runs the current flow of its name,
+// and its history says so.
+func TestSessionOnAnUnstoredRevisionRunsTheCurrentFlow(t *testing.T) {
+	st := revisionlessStore{store.NewMemory()}
+	h := newHarness(t, st)
+	h.handle(incoming())
+	old := h.state(customerCall).Revision
+
+	e, err := engine.New(engine.Config{Store: st, Twilio: &fakeTwilio{}, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
+		loadFlows(t, editedBasicFlow(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Handle(context.Background(), assignment())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r.Body), `"timeout":45`) {
+		t.Errorf("want the current flow's instruction, got %s", r.Body)
+	}
+	v, _ := e.Task(context.Background(), customerCall, false)
+	if v.Revision == old {
+		t.Error("the session still names the revision it no longer runs")
+	}
+	w := historyWarnings(t, e, customerCall)
+	if len(w) != 1 || !strings.Contains(w[0], "no longer loaded") {
+		t.Errorf("warnings %q, want one saying the revision is no longer loaded", w)
+	}
+}
+
 func TestReloadKeepsRunningCallsOnTheirRevision(t *testing.T) {
 	h := newHarness(t, nil)
 	h.handle(incoming())

@@ -112,6 +112,7 @@ func Load(file string, data []byte, opts LoadOptions) (f *Flow, diags Diagnostic
 	f.File = file
 	sum := sha256.Sum256(data)
 	f.Revision = hex.EncodeToString(sum[:])
+	f.Source = data
 	if d.nameNode != nil {
 		f.namePos = src.nodePos(d.nameNode)
 	}

@@ -41,6 +41,7 @@ type Flow struct {
 	// Filled by the loader.
 	File       string            `flow:"-"`
 	Revision   string            `flow:"-"` // hex sha256 of the file's bytes
+	Source     []byte            `flow:"-"` // the file's bytes (stored per revision, see engine)
 	StateOrder []string          `flow:"-"` // states in file order
 	OnOrder    []string          `flow:"-"` // flow-level events in file order
 	EnvVars    map[string]string `flow:"-"` // the environment captured at load

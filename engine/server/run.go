@@ -263,7 +263,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	eng, err := engine.New(engine.Config{Store: st, Twilio: sender, PublicURL: cfg.PublicURL, Logger: log}, set)
+	eng, err := engine.New(engine.Config{Store: st, Twilio: sender, PublicURL: cfg.PublicURL, Logger: log, FlowEnv: cfg.Env}, set)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ type memory struct {
 	items    map[int64]*OutboxItem
 	queues   map[string][]int64 // session -> pending item IDs in ID order
 	lastID   int64
+	flows    map[string]FlowRevision // revision -> source
 }
 
 type memKey struct {
@@ -43,6 +44,7 @@ func NewMemory() Store {
 		keys:     map[string]memKey{},
 		items:    map[int64]*OutboxItem{},
 		queues:   map[string][]int64{},
+		flows:    map[string]FlowRevision{},
 	}
 }
 
@@ -433,4 +435,33 @@ func (m *memory) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	return nil
+}
+
+func (m *memory) SaveFlowRevision(ctx context.Context, r FlowRevision) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	if err := m.lock(ctx); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.flows[r.Revision]; !ok {
+		r.Source = clone(r.Source)
+		r.CreatedAt = time.Now().UTC()
+		m.flows[r.Revision] = r
+	}
+	return nil
+}
+
+func (m *memory) FlowRevision(ctx context.Context, revision string) (FlowRevision, error) {
+	if err := m.lock(ctx); err != nil {
+		return FlowRevision{}, err
+	}
+	defer m.mu.Unlock()
+	r, ok := m.flows[revision]
+	if !ok {
+		return FlowRevision{}, ErrNotFound
+	}
+	r.Source = clone(r.Source)
+	return r, nil
 }

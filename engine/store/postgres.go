@@ -535,3 +535,29 @@ func (s *pgStore) Close() error {
 	s.pool.close()
 	return nil
 }
+
+func (s *pgStore) SaveFlowRevision(ctx context.Context, r FlowRevision) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, `INSERT INTO flow_revisions (revision, name, file, source, created_at)
+		VALUES ($1, $2, $3, $4, now()) ON CONFLICT (revision) DO NOTHING`,
+		r.Revision, r.Name, r.File, r.Source); err != nil {
+		return fmt.Errorf("store: save flow revision %.12s: %w", r.Revision, err)
+	}
+	return nil
+}
+
+func (s *pgStore) FlowRevision(ctx context.Context, revision string) (FlowRevision, error) {
+	var r FlowRevision
+	err := s.queryRow(ctx, `SELECT revision, name, file, source, created_at FROM flow_revisions WHERE revision = $1`,
+		revision).Scan(&r.Revision, &r.Name, &r.File, &r.Source, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return FlowRevision{}, ErrNotFound
+	}
+	if err != nil {
+		return FlowRevision{}, fmt.Errorf("store: flow revision %.12s: %w", revision, err)
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, nil
+}

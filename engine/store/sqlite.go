@@ -788,3 +788,39 @@ func (s *sqliteStore) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+func (s *sqliteStore) SaveFlowRevision(ctx context.Context, r FlowRevision) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO flow_revisions (revision, name, file, source, created_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (revision) DO NOTHING`,
+			r.Revision, r.Name, r.File, r.Source, time.Now().UnixNano())
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: save flow revision %.12s: %w", r.Revision, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) FlowRevision(ctx context.Context, revision string) (FlowRevision, error) {
+	if s.closed() {
+		return FlowRevision{}, errors.New("store: flow revision: sqlite store closed")
+	}
+	var (
+		r       FlowRevision
+		created int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT revision, name, file, source, created_at FROM flow_revisions WHERE revision = ?`,
+		revision).Scan(&r.Revision, &r.Name, &r.File, &r.Source, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return FlowRevision{}, ErrNotFound
+	}
+	if err != nil {
+		return FlowRevision{}, fmt.Errorf("store: flow revision %.12s: %w", revision, err)
+	}
+	r.CreatedAt = time.Unix(0, created).UTC()
+	return r, nil
+}

@@ -21,6 +21,9 @@
 // handed out strictly one at a time in ID order, so Twilio sees a call's
 // requests in the order the state machine produced them; leases expire, so a
 // crashed dispatcher's items are picked up again (at-least-once delivery).
+// Beside sessions, the store keeps the source of every flow revision a
+// session may be pinned to ([Store.SaveFlowRevision]), so a call keeps its
+// flow across restarts and replicas; revisions are never pruned.
 // [Store.Prune] is the only delete: finished sessions past their retention
 // with all of their rows, and idempotency keys past theirs, in small
 // batches.
@@ -159,6 +162,24 @@ type Retention struct {
 	Limit int
 }
 
+// FlowRevision is the source of one revision of a flow file. Revisions are
+// never pruned: there are a few per deploy, and a session may be pinned to
+// any of them.
+type FlowRevision struct {
+	Revision  string // hex sha256 of Source (the engine's flow revision)
+	Name      string // flow name
+	File      string // the file it was loaded from, for diagnostics
+	Source    []byte
+	CreatedAt time.Time // set by the store when first saved
+}
+
+func (r FlowRevision) validate() error {
+	if r.Revision == "" || r.Name == "" || len(r.Source) == 0 {
+		return errors.New("store: a flow revision needs a revision, a name and a source")
+	}
+	return nil
+}
+
 // Pruned counts what one Prune call deleted.
 type Pruned struct {
 	Sessions, Keys int
@@ -224,6 +245,12 @@ type Store interface {
 	// deleted: a caller that wants everything gone calls again while the
 	// counts reach the limit. Small calls keep the store free for events.
 	Prune(ctx context.Context, r Retention) (Pruned, error)
+	// SaveFlowRevision keeps a flow revision's source so that sessions
+	// pinned to it can run it after a restart. Saving a revision that is
+	// already stored changes nothing.
+	SaveFlowRevision(ctx context.Context, r FlowRevision) error
+	// FlowRevision returns a saved revision, or ErrNotFound.
+	FlowRevision(ctx context.Context, revision string) (FlowRevision, error)
 	// Ping checks that the backend is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

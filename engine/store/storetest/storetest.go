@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PruneFinishedSessions", testPruneSessions},
 		{"PruneKeys", testPruneKeys},
 		{"PruneNeverReusesOutboxIDs", testPruneOutboxIDs},
+		{"FlowRevisions", testFlowRevisions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -370,6 +371,39 @@ func testReply(t *testing.T, s store.Store) {
 	}
 	if r, found, err := s.Reply(ctx(t), "k2"); err != nil || !found || len(r) != 0 {
 		t.Fatalf("Reply(k2) = %q, %v, %v", r, found, err)
+	}
+}
+
+// A flow revision is saved once and read back whole; saving it again
+// (every replica and every restart does) keeps the first copy.
+func testFlowRevisions(t *testing.T, s store.Store) {
+	if _, err := s.FlowRevision(ctx(t), "abc"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("FlowRevision(unknown) err = %v, want ErrNotFound", err)
+	}
+	src := []byte("flow: support\nstates: {}\n")
+	rev := store.FlowRevision{Revision: "rev1", Name: "support", File: "flows/support.yaml", Source: src}
+	if err := s.SaveFlowRevision(ctx(t), rev); err != nil {
+		t.Fatal(err)
+	}
+	src[0] = 'X' // the store keeps its own copy
+	again := rev
+	again.File, again.Source = "elsewhere/support.yaml", []byte("other")
+	if err := s.SaveFlowRevision(ctx(t), again); err != nil {
+		t.Fatalf("saving a stored revision again: %v", err)
+	}
+	got, err := s.FlowRevision(ctx(t), "rev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != "rev1" || got.Name != "support" || got.File != "flows/support.yaml" ||
+		string(got.Source) != "flow: support\nstates: {}\n" || got.CreatedAt.IsZero() {
+		t.Fatalf("FlowRevision = %+v", got)
+	}
+	if err := s.SaveFlowRevision(ctx(t), store.FlowRevision{Revision: "rev2", Name: "support"}); err == nil {
+		t.Error("a revision without source was saved")
+	}
+	if _, err := s.FlowRevision(ctx(t), "rev2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FlowRevision(rev2) err = %v, want ErrNotFound", err)
 	}
 }
 
