@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/flowd/flowd/engine/store"
 	"github.com/flowd/flowd/engine/twilio"
+	tr "github.com/twilio/twilio-go/rest/taskrouter/v1"
 )
 
 // claimBatch bounds the outbox items one replica sends at once; the store
@@ -105,7 +107,7 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 		e.fail(ctx, it, op, res)
 		return
 	}
-	out, err := e.cfg.Twilio.Do(ctx, op.Op)
+	out, existed, err := e.do(ctx, it, op.Op)
 	var terr *twilio.Error
 	if errors.As(err, &terr) {
 		res.Status, res.Code, res.Error = terr.Status, terr.Code, terr.Message
@@ -113,6 +115,9 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 		res.Error = err.Error()
 	}
 	switch {
+	case err == nil && existed:
+		// A resend after a crash: TaskRouter has the task already.
+		res.Outcome, res.Sid = "exists", out.Sid
 	case err == nil:
 		res.Outcome, res.Status, res.Sid = "sent", out.Status, out.Sid
 	case twilio.IsGone(err) && op.Op.Kind != twilio.OpCreateParticipant && op.Op.Kind != twilio.OpCreateTask:
@@ -150,6 +155,49 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 		e.log.Warn("outbox mark sent", "session", it.Session, "id", it.ID, "error", err)
 	}
 	e.history(ctx, it.Session, res)
+}
+
+// do sends op. A CreateTask that may have gone out already — an earlier
+// lease of its item ended with nothing recorded (a crash between Twilio's
+// answer and MarkSent), or an earlier attempt failed in a way that leaves
+// Twilio's side unknown — is looked up first by the flowd_op attribute the
+// engine gave it; if TaskRouter has it, existed is true and nothing is sent.
+// Twilio has no idempotency key for this request, so this is what keeps
+// a transfer from creating a second task.
+func (e *Engine) do(ctx context.Context, it store.OutboxItem, op twilio.Op) (out twilio.Result, existed bool, err error) {
+	if op.Kind == twilio.OpCreateTask && it.Claims > 1 {
+		if expr := createdTaskFilter(op); expr != "" {
+			found, ferr := e.cfg.Twilio.Do(ctx, twilio.Op{Kind: twilio.OpFindTask, WorkspaceSid: op.WorkspaceSid,
+				FindTask: &tr.ListTaskParams{EvaluateTaskAttributes: &expr}})
+			switch {
+			case ferr == nil && found.Sid != "":
+				return found, true, nil
+			case ferr != nil && twilio.IsTemporary(ferr):
+				return twilio.Result{}, false, ferr
+			case ferr != nil:
+				// Cannot tell: creating again risks a second task, not
+				// creating risks none at all. The caller is waiting.
+				e.log.Warn("could not check for a task created before a crash; creating it", "session", it.Session, "error", ferr)
+			}
+		}
+	}
+	out, err = e.cfg.Twilio.Do(ctx, op)
+	return out, false, err
+}
+
+// createdTaskFilter is the TaskRouter expression matching the task op
+// creates, or "" for a task created without a flowd_op attribute.
+func createdTaskFilter(op twilio.Op) string {
+	if op.CreateTask == nil || op.CreateTask.Attributes == nil {
+		return ""
+	}
+	var attrs struct {
+		Op string `json:"flowd_op"`
+	}
+	if json.Unmarshal([]byte(*op.CreateTask.Attributes), &attrs) != nil || attrs.Op == "" || strings.ContainsAny(attrs.Op, `"\`) {
+		return ""
+	}
+	return `flowd_op == "` + attrs.Op + `"`
 }
 
 // backoff doubles from 500 ms up to 30 s, or waits what Twilio asked.

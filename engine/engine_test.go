@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -497,6 +498,105 @@ func TestCrashAfterCommitSendsEachCallOnceOnRestart(t *testing.T) {
 	h2.flush()
 	if n := len(h2.tw.sent()); n != 3 {
 		t.Errorf("sent %d, want each of the 3 exactly once", n)
+	}
+}
+
+// taskRouter is a Sender that keeps the tasks it created and finds them by
+// flowd_op, as TaskRouter's EvaluateTaskAttributes does.
+type taskRouter struct {
+	mu             sync.Mutex
+	byOp           map[string]string // flowd_op -> task SID
+	creates, finds int
+}
+
+func (tr *taskRouter) Do(_ context.Context, op twilio.Op) (twilio.Result, error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	switch op.Kind {
+	case twilio.OpCreateTask:
+		tr.creates++
+		var attrs struct {
+			Op string `json:"flowd_op"`
+		}
+		json.Unmarshal([]byte(*op.CreateTask.Attributes), &attrs)
+		sid := fmt.Sprintf("WT%032d", 100+tr.creates)
+		tr.byOp[attrs.Op] = sid
+		return twilio.Result{Status: 201, Sid: sid}, nil
+	case twilio.OpFindTask:
+		tr.finds++
+		var id string
+		fmt.Sscanf(*op.FindTask.EvaluateTaskAttributes, "flowd_op == %q", &id)
+		return twilio.Result{Status: 200, Sid: tr.byOp[id]}, nil
+	}
+	return twilio.Result{Status: 200}, nil
+}
+
+// A CreateTask whose sender died after Twilio created the task, before the
+// outbox recorded it, is not sent again: the next sender finds the task by
+// the flowd_op attribute first. A CreateTask sent once asks nothing first.
+func TestCreateTaskResentAfterACrashIsFoundNotRepeated(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "  hold: { description: Hold the caller. }\n",
+		"  hold: { description: Hold the caller. }\n  requeue: { description: Put the call back in the queue. }\n", 1)
+	edited = strings.Replace(edited, "      note: { do: [{ set: { note: \"${{ params.text }}\" } }] }\n",
+		"      note: { do: [{ set: { note: \"${{ params.text }}\" } }] }\n      requeue: { do: [{ create_task: { queue: support, role: agent } }] }\n", 1)
+	if !strings.Contains(edited, "create_task") || !strings.Contains(edited, "requeue: { description") {
+		t.Fatal("basic.yaml no longer has the lines this test edits")
+	}
+	path := filepath.Join(t.TempDir(), "basic.yaml")
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	tw := &taskRouter{byOp: map[string]string{}}
+	h := &harness{t: t, st: st, clock: &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}}
+	h.e, err = engine.New(engine.Config{Store: st, Twilio: tw, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
+		loadFlows(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.connect()
+	h.flush()
+
+	h.handle(engine.CommandEvent(taskSid, "requeue", nil, ""))
+	h.flush()
+	if tw.creates != 1 || tw.finds != 0 {
+		t.Fatalf("a plain CreateTask: %d creates, %d finds; want 1, 0", tw.creates, tw.finds)
+	}
+
+	// Again, and this time the sender dies between Twilio's answer and
+	// MarkSent.
+	h.handle(engine.CommandEvent(taskSid, "requeue", nil, ""))
+	items, err := st.ClaimOutbox(context.Background(), "dead", h.clock.Now(), 30*time.Second, 10)
+	if err != nil || len(items) != 1 || items[0].Kind != string(twilio.OpCreateTask) {
+		t.Fatalf("claimed %+v, %v; want the CreateTask", items, err)
+	}
+	var payload struct {
+		Op twilio.Op `json:"op"`
+	}
+	if err := json.Unmarshal(items[0].Payload, &payload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Do(context.Background(), payload.Op); err != nil {
+		t.Fatal(err)
+	}
+
+	h.clock.Advance(31 * time.Second) // the dead sender's lease runs out
+	h.flush()
+	if tw.creates != 2 || tw.finds != 1 {
+		t.Errorf("after the crash: %d creates, %d finds; want 2 (one per requeue), 1", tw.creates, tw.finds)
+	}
+	out, err := st.Outbox(context.Background(), customerCall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := out[len(out)-1]
+	if last.Status != store.OutboxSent || !strings.Contains(string(last.Result), `"outcome":"exists"`) ||
+		!strings.Contains(string(last.Result), fmt.Sprintf("WT%032d", 102)) {
+		t.Errorf("the resent item: %s %s", last.Status, last.Result)
 	}
 }
 

@@ -247,6 +247,7 @@ func (m *memory) ClaimOutbox(ctx context.Context, owner string, now time.Time, l
 	for i, it := range heads {
 		it.LeaseOwner = owner
 		it.LeaseUntil = until
+		it.Claims++
 		out[i] = copyItem(it)
 	}
 	return out, nil

@@ -147,7 +147,7 @@ func (s *pgStore) migrate(ctx context.Context) error {
 
 const (
 	pgSessionCols = `id, flow, revision, state, final, version, data, created_at, updated_at`
-	pgOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at`
+	pgOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at, claims`
 )
 
 func (s *pgStore) Get(ctx context.Context, id string) (Session, error) {
@@ -389,7 +389,7 @@ func scanPgItems(rows pgx.Rows) ([]OutboxItem, error) {
 			leaseUntil *time.Time
 		)
 		if err := rows.Scan(&it.ID, &it.Session, &it.Kind, &it.Payload, &status, &it.Attempts, &it.NextAttempt,
-			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &it.CreatedAt); err != nil {
+			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &it.CreatedAt, &it.Claims); err != nil {
 			return nil, err
 		}
 		it.Status = OutboxStatus(status)
@@ -418,7 +418,7 @@ func (s *pgStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, 
 	if limit > 0 {
 		lim = int64(limit)
 	}
-	items, err := s.queryItems(ctx, `UPDATE outbox SET lease_owner = $1, lease_until = $2
+	items, err := s.queryItems(ctx, `UPDATE outbox SET lease_owner = $1, lease_until = $2, claims = claims + 1
 		WHERE id IN (
 			SELECT o.id FROM outbox o
 			WHERE o.status = 'pending' AND o.next_attempt <= $3

@@ -212,7 +212,7 @@ func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
 
 const (
 	sqliteSessionCols = `id, flow, revision, state, final, version, data, created_at, updated_at`
-	sqliteOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at`
+	sqliteOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at, claims`
 )
 
 func (s *sqliteStore) prepare(ctx context.Context) error {
@@ -247,7 +247,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		// The writer is a single connection, so this statement is atomic
 		// with respect to every other write: no SKIP LOCKED needed. h is
 		// each session's oldest pending item, read off the partial index.
-		{s.w, &s.claim, `UPDATE outbox SET lease_owner = ?1, lease_until = ?2
+		{s.w, &s.claim, `UPDATE outbox SET lease_owner = ?1, lease_until = ?2, claims = claims + 1
 			WHERE id IN (
 				SELECT o.id
 				FROM (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY session) AS h
@@ -576,7 +576,7 @@ func scanSQLiteItems(rows *sql.Rows) ([]OutboxItem, error) {
 			next, leaseUntil, createdAt sql.NullInt64
 		)
 		if err := rows.Scan(&it.ID, &it.Session, &it.Kind, &it.Payload, &status, &it.Attempts, &next,
-			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &createdAt); err != nil {
+			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &createdAt, &it.Claims); err != nil {
 			return nil, err
 		}
 		it.Status = OutboxStatus(status)

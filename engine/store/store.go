@@ -106,12 +106,17 @@ const (
 
 // OutboxItem is one REST call to make after a commit.
 type OutboxItem struct {
-	ID          int64 // assigned by the store, increasing
-	Session     string
-	Kind        string // e.g. "participant.update"
-	Payload     []byte // opaque JSON
-	Status      OutboxStatus
-	Attempts    int       // number of Retry calls so far
+	ID       int64 // assigned by the store, increasing
+	Session  string
+	Kind     string // e.g. "participant.update"
+	Payload  []byte // opaque JSON
+	Status   OutboxStatus
+	Attempts int // number of Retry calls so far
+	// Claims counts the leases ClaimOutbox gave out, this one included.
+	// Every settled attempt ends one lease, so Claims > Attempts+1 means an
+	// earlier lease ended with nothing recorded: a sender that died or lost
+	// its lease mid-send, whose request Twilio may have carried out.
+	Claims      int
 	NextAttempt time.Time // not to be claimed before this
 	LeaseOwner  string
 	LeaseUntil  time.Time

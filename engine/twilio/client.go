@@ -194,6 +194,17 @@ func (c *Client) Do(ctx context.Context, op Op) (Result, error) {
 		if p, err = taskrouter.CreateTask(seg(op.WorkspaceSid), op.CreateTask); p != nil {
 			resource, sid = p, p.Sid
 		}
+	case OpFindTask:
+		// One page of one: only whether a match exists, and its SID.
+		params := *op.FindTask
+		params.PageSize, params.Limit = ptrTo(1), ptrTo(1)
+		var ts []tr.TaskrouterV1Task
+		if ts, err = taskrouter.ListTask(seg(op.WorkspaceSid), &params); err == nil {
+			resource = ts
+			if len(ts) > 0 {
+				sid = ts[0].Sid
+			}
+		}
 	case OpUpdateTask:
 		var p *tr.TaskrouterV1Task
 		if p, err = taskrouter.UpdateTask(seg(op.WorkspaceSid), seg(op.TaskSid), op.UpdateTask); p != nil {
@@ -310,3 +321,5 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	return resp, err
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -237,6 +237,15 @@ func opCases() []opCase {
 			status: 201, response: `{"sid":"` + testTask + `","assignment_status":"pending"}`, wantSid: testTask,
 		},
 		{
+			name: "find task",
+			op: Op{Kind: OpFindTask, WorkspaceSid: testWorkspace, FindTask: &tr.ListTaskParams{
+				EvaluateTaskAttributes: ptr(`flowd_op == "CA1/3/0"`),
+			}},
+			method: "GET", path: ws + "/Tasks",
+			form:     url.Values{"EvaluateTaskAttributes": {`flowd_op == "CA1/3/0"`}, "PageSize": {"1"}},
+			response: `{"tasks":[{"sid":"` + testTask + `"}],"meta":{"page":0,"page_size":1,"key":"tasks"}}`, wantSid: testTask,
+		},
+		{
 			name: "complete task",
 			op: Op{Kind: OpUpdateTask, WorkspaceSid: testWorkspace, TaskSid: testTask, UpdateTask: &tr.UpdateTaskParams{
 				AssignmentStatus: ptr("completed"), Reason: ptr("transferred"),
@@ -302,8 +311,12 @@ func TestClientDo(t *testing.T) {
 			if got.Method != tc.method || got.Path != tc.path {
 				t.Errorf("request = %s %s, want %s %s", got.Method, got.Path, tc.method, tc.path)
 			}
-			if !reflect.DeepEqual(got.Form, tc.form) {
-				t.Errorf("form = %v\nwant   %v", got.Form, tc.form)
+			form := got.Form
+			if got.Method == "GET" { // a list's parameters travel in the query
+				form, _ = url.ParseQuery(got.Query)
+			}
+			if !reflect.DeepEqual(form, tc.form) {
+				t.Errorf("form = %v\nwant   %v", form, tc.form)
 			}
 			if got.User != testAccount || got.Pass != testToken {
 				t.Errorf("basic auth = %q:%q", got.User, got.Pass)

@@ -23,6 +23,7 @@ const (
 	OpUpdateCall        OpKind = "call.update"        // CallSid + UpdateCall
 	OpUpdateConference  OpKind = "conference.update"  // ConferenceSid + UpdateConference
 	OpCreateTask        OpKind = "task.create"        // WorkspaceSid + CreateTask
+	OpFindTask          OpKind = "task.find"          // WorkspaceSid + FindTask (with EvaluateTaskAttributes); Result.Sid is the first match, "" for none
 	OpUpdateTask        OpKind = "task.update"        // WorkspaceSid + TaskSid + UpdateTask
 	OpUpdateReservation OpKind = "reservation.update" // WorkspaceSid + TaskSid + ReservationSid + UpdateReservation
 	OpUpdateWorker      OpKind = "worker.update"      // WorkspaceSid + WorkerSid + UpdateWorker
@@ -32,7 +33,7 @@ const (
 var OpKinds = []OpKind{
 	OpCreateParticipant, OpUpdateParticipant, OpDeleteParticipant,
 	OpUpdateCall, OpUpdateConference,
-	OpCreateTask, OpUpdateTask, OpUpdateReservation, OpUpdateWorker,
+	OpCreateTask, OpFindTask, OpUpdateTask, OpUpdateReservation, OpUpdateWorker,
 }
 
 // Op is one REST operation as data. It is stored in an outbox as JSON and
@@ -53,6 +54,7 @@ type Op struct {
 	UpdateCall        *api.UpdateCallParams           `json:"update_call,omitempty"`
 	UpdateConference  *api.UpdateConferenceParams     `json:"update_conference,omitempty"`
 	CreateTask        *tr.CreateTaskParams            `json:"create_task,omitempty"`
+	FindTask          *tr.ListTaskParams              `json:"find_task,omitempty"`
 	UpdateTask        *tr.UpdateTaskParams            `json:"update_task,omitempty"`
 	UpdateReservation *tr.UpdateTaskReservationParams `json:"update_reservation,omitempty"`
 	UpdateWorker      *tr.UpdateWorkerParams          `json:"update_worker,omitempty"`
@@ -90,6 +92,10 @@ func (o Op) Validate() error {
 	case OpCreateTask:
 		need(o.WorkspaceSid != "", "workspace_sid")
 		need(o.CreateTask != nil, "create_task")
+	case OpFindTask:
+		need(o.WorkspaceSid != "", "workspace_sid")
+		need(o.FindTask != nil && o.FindTask.EvaluateTaskAttributes != nil && *o.FindTask.EvaluateTaskAttributes != "",
+			"find_task.EvaluateTaskAttributes")
 	case OpUpdateTask:
 		need(o.WorkspaceSid != "", "workspace_sid")
 		need(o.TaskSid != "", "task_sid")
@@ -150,6 +156,8 @@ func (o Op) target() (method, path string) {
 		return "POST", "Conferences/" + o.ConferenceSid
 	case OpCreateTask:
 		return "POST", "Workspaces/" + o.WorkspaceSid + "/Tasks"
+	case OpFindTask:
+		return "GET", "Workspaces/" + o.WorkspaceSid + "/Tasks"
 	case OpUpdateTask:
 		return "POST", "Workspaces/" + o.WorkspaceSid + "/Tasks/" + o.TaskSid
 	case OpUpdateReservation:
@@ -172,6 +180,8 @@ func (o Op) params() any {
 		return o.UpdateConference
 	case OpCreateTask:
 		return o.CreateTask
+	case OpFindTask:
+		return o.FindTask
 	case OpUpdateTask:
 		return o.UpdateTask
 	case OpUpdateReservation:

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -697,13 +698,53 @@ func (s *Sim) restCreateTask(_ map[string]string, f url.Values, _ *http.Request)
 func (s *Sim) restListTasks(_ map[string]string, f url.Values, _ *http.Request) (int, any) {
 	var items []map[string]any
 	sts := f["AssignmentStatus"]
+	var match func(*task) bool
+	if expr := f.Get("EvaluateTaskAttributes"); expr != "" {
+		var err *apiError
+		if match, err = attributeEquals(expr); err != nil {
+			return 0, err
+		}
+	}
 	for _, t := range s.tr.taskOrder {
 		if len(sts) > 0 && !contains(sts, t.status) {
+			continue
+		}
+		if match != nil && !match(t) {
 			continue
 		}
 		items = append(items, s.taskJSON(t))
 	}
 	return 200, s.trList("tasks", "/Tasks", items)
+}
+
+// attrEqualsExpr is the one form of TaskRouter expression the stand-in
+// evaluates in EvaluateTaskAttributes: NAME == "value" (or 'value'), NAME a
+// dotted path into the task's attributes.
+var attrEqualsExpr = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*==\s*(?:"([^"]*)"|'([^']*)')\s*$`)
+
+// attributeEquals compiles expr into a task filter, or refuses it (Twilio
+// accepts far more; the stand-in says so rather than match wrongly).
+func attributeEquals(expr string) (func(*task) bool, *apiError) {
+	m := attrEqualsExpr.FindStringSubmatch(expr)
+	if m == nil {
+		return nil, errInvalid(20001, "the Twilio stand-in evaluates only NAME == \"value\" in EvaluateTaskAttributes, not "+strconv.Quote(expr))
+	}
+	path, want := strings.Split(m[1], "."), m[2]+m[3]
+	return func(t *task) bool {
+		var v any
+		if json.Unmarshal([]byte(t.attrs), &v) != nil {
+			return false
+		}
+		for _, k := range path {
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			v = obj[k]
+		}
+		got, ok := v.(string)
+		return ok && got == want
+	}, nil
 }
 
 func contains(xs []string, v string) bool {

@@ -219,6 +219,31 @@ func TestTwilioGoOperations(t *testing.T) {
 	if attrs["requested_agent"] != "alice" {
 		t.Fatalf("attrs %v", attrs)
 	}
+
+	// Finding a task by its attributes, as flowd does before resending a
+	// CreateTask after a crash.
+	find := func(expr string) ([]tr.TaskrouterV1Task, error) {
+		lt := &tr.ListTaskParams{}
+		lt.SetEvaluateTaskAttributes(expr)
+		return rc.TaskrouterV1.ListTask(ws, lt)
+	}
+	for expr, want := range map[string]string{
+		`transfer_from == "` + *task.Sid + `"`: *nt.Sid,
+		`requested_agent == 'alice'`:           *nt.Sid,
+		`transfer_from == "WTnone"`:            "",
+	} {
+		found, err := find(expr)
+		must(t, err)
+		switch {
+		case want == "" && len(found) != 0:
+			t.Errorf("%s found %d tasks, want none", expr, len(found))
+		case want != "" && (len(found) != 1 || *found[0].Sid != want):
+			t.Errorf("%s found %+v, want %s", expr, found, want)
+		}
+	}
+	if _, err := find(`priority > 3`); err == nil {
+		t.Error("an expression the stand-in cannot evaluate was accepted")
+	}
 }
 
 func TestReservationInstructionsViaREST(t *testing.T) {

@@ -674,6 +674,9 @@ func testLease(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	wantKinds(t, "w1 claims", got, "a1")
+	if got[0].Claims != 1 {
+		t.Fatalf("Claims = %d on the first lease, want 1", got[0].Claims)
+	}
 	if !got[0].LeaseUntil.Equal(t0.Add(30 * time.Second)) {
 		t.Fatalf("LeaseUntil = %v, want %v", got[0].LeaseUntil, t0.Add(30*time.Second))
 	}
@@ -692,6 +695,14 @@ func testLease(t *testing.T, s store.Store) {
 	wantKinds(t, "w2 after lease expiry", again, "a1")
 	if again[0].ID != id || again[0].LeaseOwner != "w2" || !again[0].LeaseUntil.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("reclaimed item = %+v", again[0])
+	}
+	// The lease w1 lost is counted: a sender can tell its request may have
+	// gone out before.
+	if again[0].Claims != 2 || again[0].Attempts != 0 {
+		t.Fatalf("reclaimed item: Claims %d, Attempts %d; want 2, 0", again[0].Claims, again[0].Attempts)
+	}
+	if items, err := s.Outbox(ctx(t), "A"); err != nil || items[0].Claims != 2 {
+		t.Fatalf("Outbox lists Claims %v (err %v), want 2", items, err)
 	}
 	if err := s.MarkSent(ctx(t), id, "w1", nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("MarkSent by old owner = %v, want ErrConflict", err)
