@@ -617,7 +617,7 @@ func (r *run) createTask(a *flow.Action, p *flow.CreateTaskAction) error {
 	attrs["flowd_session"] = r.sess.ID
 	attrs["flowd_role"] = role
 	// Names this request, so that a resend after a crash can ask TaskRouter
-	// whether the first one went through (see Engine.send).
+	// whether the first one went through (see Engine.do).
 	attrs["flowd_op"] = r.sess.ID + "/" + strconv.Itoa(r.d.OpSeq+1)
 	attrs["original_task_sid"] = r.d.TaskSid
 	attrs["conference"] = map[string]any{"sid": r.d.ConferenceSid, "room_name": r.d.ConferenceName}

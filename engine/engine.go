@@ -253,58 +253,66 @@ func (e *Engine) Flows() *flow.Set {
 func (e *Engine) Stats() *Stats { return &e.stats }
 
 // flowOf finds the flow a session runs: its pinned revision — loaded, or
-// compiled from the source the store keeps — else (a revision saved by no
-// one: sessions from before revisions were stored) the current flow of that
-// name, with pinned false.
-func (e *Engine) flowOf(ctx context.Context, s *store.Session) (*flow.Flow, bool) {
+// compiled from the source the store keeps — else (a revision no store saved,
+// as for sessions from before revisions were stored, or one this flowd can
+// no longer load) the current flow of that name, with pinned false. An error
+// means the store could not be asked: the event fails and is redelivered,
+// rather than moving the call to another revision for good.
+func (e *Engine) flowOf(ctx context.Context, s *store.Session) (*flow.Flow, bool, error) {
 	e.mu.RLock()
 	f, unstored := e.revisions[s.Revision], e.unstored[s.Revision]
 	e.mu.RUnlock()
 	if f != nil {
-		return f, true
+		return f, true, nil
 	}
 	if !unstored {
-		if f = e.storedRevision(ctx, s.Revision); f != nil {
-			return f, true
+		f, err := e.storedRevision(ctx, s.Revision)
+		if err != nil {
+			return nil, false, err
+		}
+		if f != nil {
+			return f, true, nil
 		}
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.current != nil {
 		if f := e.current.ByName(s.Flow); f != nil {
-			return f, false
+			return f, false, nil
 		}
 	}
-	return nil, false
+	return nil, false, nil
 }
 
-// storedRevision compiles a revision from the store, or returns nil when the
-// store does not have it (remembered) or it fails to load (logged; tried
-// again on the next event: the store may have been unreachable).
-func (e *Engine) storedRevision(ctx context.Context, revision string) *flow.Flow {
+// storedRevision compiles a revision from the store. It returns nil, nil
+// when the store does not have it or it no longer loads (a flowd upgrade
+// that changed the language; logged), remembering either so that later
+// events do not ask again.
+func (e *Engine) storedRevision(ctx context.Context, revision string) (*flow.Flow, error) {
 	if e.cfg.Store == nil || revision == "" {
-		return nil
+		return nil, nil
 	}
 	r, err := e.cfg.Store.FlowRevision(ctx, revision)
-	if errors.Is(err, store.ErrNotFound) {
-		e.mu.Lock()
-		e.unstored[revision] = true
-		e.mu.Unlock()
-		return nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("flow revision %.12s: %w", revision, err)
 	}
-	if err != nil {
-		e.log.Error("stored flow revision unreadable", "revision", revision, "err", err)
-		return nil
-	}
-	f, diags := flow.Load(r.File, r.Source, flow.LoadOptions{Env: e.cfg.FlowEnv})
-	if f == nil || f.Revision != revision {
-		e.log.Error("stored flow revision does not load", "revision", revision, "file", r.File, "err", diags.Err())
-		return nil
+	var f *flow.Flow
+	if err == nil {
+		var diags flow.Diagnostics
+		if f, diags = flow.Load(r.File, r.Source, flow.LoadOptions{Env: e.cfg.FlowEnv}); f == nil || f.Revision != revision {
+			e.log.Error("a stored flow revision no longer loads; its calls move to the current flow", "revision", revision,
+				"file", r.File, "err", diags.Err())
+			f = nil
+		}
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f == nil {
+		e.unstored[revision] = true
+		return nil, nil
+	}
 	e.revisions[revision] = f
-	e.mu.Unlock()
-	return f
+	return f, nil
 }
 
 // Handle runs one event and returns the reply for the webhook or command.
@@ -428,7 +436,9 @@ func (e *Engine) handleOnce(ctx context.Context, id string, isNew bool, ev Event
 			}
 			return Reply{}, err
 		}
-		fl, pinned = e.flowOf(ctx, &sess)
+		if fl, pinned, err = e.flowOf(ctx, &sess); err != nil {
+			return Reply{}, fmt.Errorf("session %s: %w", id, err)
+		}
 		if fl == nil {
 			return Reply{}, fmt.Errorf("session %s runs flow %q, which is not loaded", id, sess.Flow)
 		}

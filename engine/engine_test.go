@@ -722,6 +722,49 @@ func TestRestartWithEditedFlowsKeepsRunningCallsOnTheirRevision(t *testing.T) {
 	}
 }
 
+// flakyRevisionStore fails FlowRevision while down is set.
+type flakyRevisionStore struct {
+	store.Store
+	down bool
+}
+
+func (s *flakyRevisionStore) FlowRevision(ctx context.Context, rev string) (store.FlowRevision, error) {
+	if s.down {
+		return store.FlowRevision{}, errors.New("connection refused")
+	}
+	return s.Store.FlowRevision(ctx, rev)
+}
+
+// A store that cannot be asked for a call's revision fails the event (Twilio
+// redelivers it) instead of moving the call to the current flow for good.
+func TestUnreadableRevisionFailsTheEventAndKeepsTheRevision(t *testing.T) {
+	st := &flakyRevisionStore{Store: store.NewMemory()}
+	h := newHarness(t, st)
+	h.handle(incoming())
+	old := h.state(customerCall).Revision
+
+	e, err := engine.New(engine.Config{Store: st, Twilio: &fakeTwilio{}, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
+		loadFlows(t, editedBasicFlow(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.down = true
+	if _, err := e.Handle(context.Background(), assignment()); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Handle with the store down: %v, want its error", err)
+	}
+	st.down = false
+	r, err := e.Handle(context.Background(), assignment())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r.Body), `"timeout":20`) {
+		t.Errorf("want the call's own revision, got %s", r.Body)
+	}
+	if v, _ := e.Task(context.Background(), customerCall, false); v.Revision != old {
+		t.Errorf("revision %.12s, want %.12s", v.Revision, old)
+	}
+}
+
 // revisionlessStore is a store that kept no flow revisions, as before
 // flowd stored them.
 type revisionlessStore struct{ store.Store }

@@ -70,7 +70,7 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 	if err != nil {
 		return TaskView{}, err
 	}
-	fl, _ := e.flowOf(ctx, &sess)
+	fl, _, _ := e.flowOf(ctx, &sess) // a view without commands beats no view
 	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
 		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), Commands: []string{}}
 	if fl != nil {
