@@ -653,6 +653,18 @@ func editedBasicFlow(t *testing.T) string {
 	return path
 }
 
+// restartEdited is a new engine on st, as after a restart with basic.yaml
+// edited (the assignment's conference timeout 45 instead of 20).
+func restartEdited(t *testing.T, st store.Store, clock engine.Clock) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Config{Store: st, Twilio: &fakeTwilio{}, PublicURL: "https://flowd.example.com/", Clock: clock, Owner: "test"},
+		loadFlows(t, editedBasicFlow(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // historyWarnings returns the warnings recorded in a task's history.
 func historyWarnings(t *testing.T, e *engine.Engine, key string) []string {
 	t.Helper()
@@ -688,12 +700,7 @@ func TestRestartWithEditedFlowsKeepsRunningCallsOnTheirRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st2.Close()
-	tw := &fakeTwilio{}
-	e, err := engine.New(engine.Config{Store: st2, Twilio: tw, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
-		loadFlows(t, editedBasicFlow(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := restartEdited(t, st2, h.clock)
 	r, err := e.Handle(context.Background(), assignment())
 	if err != nil {
 		t.Fatal(err)
@@ -743,11 +750,7 @@ func TestUnreadableRevisionFailsTheEventAndKeepsTheRevision(t *testing.T) {
 	h.handle(incoming())
 	old := h.state(customerCall).Revision
 
-	e, err := engine.New(engine.Config{Store: st, Twilio: &fakeTwilio{}, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
-		loadFlows(t, editedBasicFlow(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := restartEdited(t, st, h.clock)
 	st.down = true
 	if _, err := e.Handle(context.Background(), assignment()); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("Handle with the store down: %v, want its error", err)
@@ -782,11 +785,7 @@ func TestSessionOnAnUnstoredRevisionRunsTheCurrentFlow(t *testing.T) {
 	h.handle(incoming())
 	old := h.state(customerCall).Revision
 
-	e, err := engine.New(engine.Config{Store: st, Twilio: &fakeTwilio{}, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
-		loadFlows(t, editedBasicFlow(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := restartEdited(t, st, h.clock)
 	r, err := e.Handle(context.Background(), assignment())
 	if err != nil {
 		t.Fatal(err)
