@@ -55,8 +55,10 @@
 // another replica that loaded different files, a session still runs the
 // revision it started on: it is compiled again from the stored source the
 // first time it is needed. Only a session whose revision no store ever saved
-// (one started before flowd kept revisions) runs the current flow of the same
-// name, with a warning in its history.
+// (one started before flowd kept revisions), or whose stored revision this
+// flowd no longer loads, runs the current flow of the same name, with a
+// warning in its history; a store that cannot be asked fails the event, so
+// Twilio redelivers it rather than the call changing flow.
 //
 // # Effects
 //

@@ -260,7 +260,8 @@ func (e *Engine) Stats() *Stats { return &e.stats }
 // rather than moving the call to another revision for good.
 func (e *Engine) flowOf(ctx context.Context, s *store.Session) (*flow.Flow, bool, error) {
 	e.mu.RLock()
-	f, unstored := e.revisions[s.Revision], e.unstored[s.Revision]
+	f := e.revisions[s.Revision]
+	unstored := f == nil && e.unstored[s.Revision] // looked up only on a miss
 	e.mu.RUnlock()
 	if f != nil {
 		return f, true, nil

@@ -509,24 +509,24 @@ type taskRouter struct {
 	creates, finds int
 }
 
-func (tr *taskRouter) Do(_ context.Context, op twilio.Op) (twilio.Result, error) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
+func (r *taskRouter) Do(_ context.Context, op twilio.Op) (twilio.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch op.Kind {
 	case twilio.OpCreateTask:
-		tr.creates++
+		r.creates++
 		var attrs struct {
 			Op string `json:"flowd_op"`
 		}
 		json.Unmarshal([]byte(*op.CreateTask.Attributes), &attrs)
-		sid := fmt.Sprintf("WT%032d", 100+tr.creates)
-		tr.byOp[attrs.Op] = sid
+		sid := fmt.Sprintf("WT%032d", 100+r.creates)
+		r.byOp[attrs.Op] = sid
 		return twilio.Result{Status: 201, Sid: sid}, nil
 	case twilio.OpFindTask:
-		tr.finds++
+		r.finds++
 		var id string
 		fmt.Sscanf(*op.FindTask.EvaluateTaskAttributes, "flowd_op == %q", &id)
-		return twilio.Result{Status: 200, Sid: tr.byOp[id]}, nil
+		return twilio.Result{Status: 200, Sid: r.byOp[id]}, nil
 	}
 	return twilio.Result{Status: 200}, nil
 }

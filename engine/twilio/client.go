@@ -197,7 +197,7 @@ func (c *Client) Do(ctx context.Context, op Op) (Result, error) {
 	case OpFindTask:
 		// One page of one: only whether a match exists, and its SID.
 		params := *op.FindTask
-		params.PageSize, params.Limit = ptrTo(1), ptrTo(1)
+		params.PageSize, params.Limit = ptr(1), ptr(1)
 		var ts []tr.TaskrouterV1Task
 		if ts, err = taskrouter.ListTask(seg(op.WorkspaceSid), &params); err == nil {
 			resource = ts
@@ -322,4 +322,4 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return resp, err
 }
 
-func ptrTo[T any](v T) *T { return &v }
+func ptr[T any](v T) *T { return &v }

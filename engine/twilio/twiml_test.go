@@ -12,8 +12,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-func ptr[T any](v T) *T { return &v }
-
 func TestRenderTwiMLGolden(t *testing.T) {
 	cases := []struct {
 		name  string
