@@ -77,6 +77,23 @@ func (r *run) sessionQuery(role string) url.Values {
 	return q
 }
 
+// legQuery is sessionQuery for a leg flowd dials, with its label: the
+// role in it is the one the leg was dialed as, the label finds the role it
+// has now.
+func (r *run) legQuery(role, label string) url.Values {
+	q := r.sessionQuery(role)
+	q.Set("label", label)
+	return q
+}
+
+// newLabel names a leg flowd is about to dial. Twilio refuses a label
+// already in the conference (16025), and a leg keeps its label when a
+// transfer hands it another role, so each dial gets its own: the role and
+// the session's version, unique since an event dials a role at most once.
+func (r *run) newLabel(role string) string {
+	return role + "-" + strconv.FormatInt(r.sess.Version+1, 10)
+}
+
 // participantRef names a role's participant in a REST path: its call SID,
 // else the label flowd gave it when dialing.
 func (r *run) participantRef(role string) (string, error) {
@@ -384,7 +401,7 @@ func (r *run) callInstruction(a *flow.Action, p *flow.CallAction) error {
 	r.d.Whisper[role] = whisper
 	r.d.JoinMuted[role] = p.Muted
 	pf := r.d.role(role)
-	pf.Label = role
+	pf.Label = r.newLabel(role)
 	pf.Address = to
 	if r.ev.TaskSid != "" {
 		pf.TaskSid = r.ev.TaskSid
@@ -394,9 +411,10 @@ func (r *run) callInstruction(a *flow.Action, p *flow.CallAction) error {
 	}
 	in := twilio.Instruction{Instruction: "call", URL: r.e.callbackURL(PathTwiMLJoin, r.sessionQuery(role)), Accept: ptr(true),
 		To: to, From: from, Timeout: p.Timeout,
-		StatusCallbackURL: r.e.callbackURL(PathCallStatus, r.sessionQuery(role))}
+		StatusCallbackURL: r.e.callbackURL(PathCallStatus, r.legQuery(role, pf.Label))}
 	if p.Record {
-		in.Record = "true"
+		// CallRecord takes the <Dial record> values, not a boolean.
+		in.Record = "record-from-answer"
 	}
 	return r.answerReservation(a, in)
 }
@@ -527,24 +545,27 @@ func (r *run) dial(a *flow.Action, p *flow.DialAction) error {
 	if err != nil {
 		return err
 	}
+	label := r.newLabel(p.Role)
 	cp := &api.CreateParticipantParams{
-		From: &from, To: &to, Label: ptr(p.Role),
+		From: &from, To: &to, Label: &label,
 		EndConferenceOnExit: ptr(false), StartConferenceOnEnter: ptr(true),
-		StatusCallback:                ptr(r.e.callbackURL(PathCallStatus, r.sessionQuery(p.Role))),
+		StatusCallback:                ptr(r.e.callbackURL(PathCallStatus, r.legQuery(p.Role, label))),
 		StatusCallbackEvent:           &[]string{"initiated", "ringing", "answered", "completed"},
 		ConferenceStatusCallback:      ptr(r.e.callbackURL(PathConferenceStatus, r.sessionQuery(""))),
 		ConferenceStatusCallbackEvent: &conferenceEvents,
 		EarlyMedia:                    p.EarlyMedia,
 	}
 	if p.Muted {
-		cp.Muted = ptr(true)
+		// A leg that joins muted listens unannounced (a supervisor's
+		// monitor): Twilio beeps on join and leave unless told not to.
+		cp.Muted, cp.Beep = ptr(true), ptr("false")
 	}
 	if p.Timeout > 0 {
 		cp.Timeout = ptr(p.Timeout)
 	}
 	r.addOp(a.Kind, p.Role, twilio.Op{Kind: twilio.OpCreateParticipant, ConferenceSid: conf, CreateParticipant: cp})
 	pf := r.d.role(p.Role)
-	pf.Label, pf.Address, pf.Muted = p.Role, to, p.Muted
+	pf.Label, pf.Address, pf.Muted = label, to, p.Muted
 	r.refreshEnv()
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 // Document renders a TwiML document Twilio fetches from a URL flowd handed
 // it: "join" (a role's leg joins the call's conference, after its whisper),
 // "announce" (text played to one participant). Fetching changes nothing.
+// A worker's leg that answers after the caller hung up is told so and hung
+// up instead of joining.
 func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (string, error) {
 	sessionID := q.Get("session")
 	if sessionID == "" {
@@ -38,6 +40,11 @@ func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (strin
 		if role == "" {
 			role = flow.RoleAgent
 		}
+		if _, left := d.Left[d.CallSid]; role != flow.RoleCustomer && (sess.Final || left) {
+			// The caller hung up while this leg rang: joining would leave
+			// the worker alone in a new conference of the same name.
+			return twilio.RenderTwiML(twilio.Say{Text: "The caller has hung up."}, twilio.Hangup{})
+		}
 		var verbs []twilio.Verb
 		if w := d.Whisper[role]; w != "" {
 			verbs = append(verbs, twilio.Say{Text: w})
@@ -49,8 +56,12 @@ func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (strin
 		if name == "" {
 			return "", fmt.Errorf("session %s has no conference to join", sessionID)
 		}
+		label := role
+		if p := d.Roles[role]; p != nil && p.Label != "" {
+			label = p.Label
+		}
 		verbs = append(verbs, twilio.Dial{Conference: &twilio.Conference{
-			Name: name, ParticipantLabel: role, Muted: d.JoinMuted[role], Beep: "false",
+			Name: name, ParticipantLabel: label, Muted: d.JoinMuted[role], Beep: "false",
 			StartConferenceOnEnter: ptr(true),
 			// The customer's leg ends the conference; agents' legs do not,
 			// so transfers keep the caller (TWILIO.md traps).

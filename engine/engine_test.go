@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -858,5 +859,64 @@ func TestRefusedTaskCompletionIsMoot(t *testing.T) {
 	}
 	if full.State != "done" {
 		t.Errorf("state %s", full.State)
+	}
+}
+
+// TestDialedLegsGetTheirOwnLabelsAndSettings: the call instruction records
+// with CallRecord's value, its leg's status callback names the leg's label,
+// a muted dial joins without a beep, and each dial gets a label of its own
+// (a repeated label is Twilio's 16025, which the dispatcher counts as done).
+func TestDialedLegsGetTheirOwnLabelsAndSettings(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "conference: { timeout: 20 }", "call: { role: agent, record: true }", 1)
+	edited = strings.Replace(edited, `dial: { role: agent, to: "${{ params.to }}" }`, `dial: { role: agent, to: "${{ params.to }}", muted: true }`, 1)
+	if strings.Count(edited, "record: true")+strings.Count(edited, "muted: true") != 2 {
+		t.Fatal("basic.yaml no longer has the lines this test edits")
+	}
+	path := filepath.Join(t.TempDir(), "basic.yaml")
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, nil)
+	h.e.SetFlows(loadFlows(t, path))
+	h.handle(incoming())
+	r := h.handle(assignment())
+	var in map[string]any
+	if err := json.Unmarshal(r.Body, &in); err != nil {
+		t.Fatalf("%v: %s", err, r.Body)
+	}
+	if in["instruction"] != "call" || in["record"] != "record-from-answer" {
+		t.Errorf("instruction %s: want call with record=record-from-answer", r.Body)
+	}
+	cb, _ := in["status_callback_url"].(string)
+	u, err := url.Parse(cb)
+	if err != nil || u.Query().Get("role") != "agent" || !strings.HasPrefix(u.Query().Get("label"), "agent-") {
+		t.Errorf("status_callback_url %q: want role=agent and the leg's label", cb)
+	}
+	firstLabel := u.Query().Get("label")
+	h.handle(join(agentCall, firstLabel, 1))
+	if s := h.state(taskSid).State; s != "talking" {
+		t.Fatalf("state %s", s)
+	}
+	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+	h.flush()
+	var dial *twilio.Op
+	for _, op := range h.tw.sent() {
+		if op.Kind == twilio.OpCreateParticipant {
+			dial = &op
+		}
+	}
+	if dial == nil {
+		t.Fatal("no participant created")
+	}
+	p := dial.CreateParticipant
+	if p.Beep == nil || *p.Beep != "false" || p.Muted == nil || !*p.Muted {
+		t.Errorf("muted dial: Beep %v Muted %v, want Beep=false, Muted=true", p.Beep, p.Muted)
+	}
+	if p.Label == nil || !strings.HasPrefix(*p.Label, "agent-") || *p.Label == firstLabel {
+		t.Errorf("dial label %v: want a new agent-N label, not %q", p.Label, firstLabel)
 	}
 }

@@ -82,7 +82,7 @@ func (r *run) applyFacts() string {
 	case strings.HasPrefix(ev.Name, "participant.") || strings.HasPrefix(ev.Name, "announcement."):
 		return r.participantFacts()
 	case ev.Name == "call.status":
-		r.callStatusFacts()
+		return r.callStatusFacts()
 	}
 	return ""
 }
@@ -147,11 +147,15 @@ func (r *run) participantFacts() string {
 			return "flowd removed this participant; its callbacks are recorded, not delivered"
 		}
 	}
-	if label != "" && r.fl.HasRole(label) {
-		role = label
-	}
-	if role == "" {
-		role = d.roleOfCall(ev.CallSid)
+	// The call SID decides first: a transfer hands a leg's role to
+	// another role, while Twilio keeps the label the leg was dialed with.
+	// The label decides for a leg whose SID flowd does not know yet.
+	role = d.roleOfCall(ev.CallSid)
+	if role == "" && label != "" {
+		role = d.roleOfLabel(label)
+		if role == "" && r.fl.HasRole(label) {
+			role = label // a leg dialed before labels were made unique
+		}
 	}
 	if role == "" && ev.CallSid != "" {
 		// TaskRouter's conference instruction dials the worker without a
@@ -216,28 +220,41 @@ func (r *run) participantFacts() string {
 }
 
 // callStatusFacts handles a leg's status: a dialed role whose call ended
-// before joining (busy, no answer) is no longer in the call.
-func (r *run) callStatusFacts() {
+// before joining (busy, no answer) is no longer in the call. The leg's role
+// is found as participantFacts finds it (call SID, then the label in the
+// callback URL); the role in the URL is only the one it was dialed as.
+func (r *run) callStatusFacts() string {
 	ev, d := r.ev, r.d
-	role, _ := ev.Fields["role"].(string)
-	if role == "" {
-		role = d.roleOfCall(ev.CallSid)
-	}
-	if role == "" {
+	urlRole, _ := ev.Fields["role"].(string)
+	label, _ := ev.Fields["label"].(string)
+	delete(ev.Fields, "label")
+	role := d.roleOfCall(ev.CallSid)
+	if role == "" && ev.CallSid != "" {
+		if removed, ok := d.Removed[ev.CallSid]; ok {
+			// As for its conference callbacks: its role may belong to
+			// another leg by now.
+			ev.Fields["role"] = removed
+			return "flowd removed this leg; its callbacks are recorded, not delivered"
+		}
 		if left, ok := d.Left[ev.CallSid]; ok {
 			role = left
-		} else if removed, ok := d.Removed[ev.CallSid]; ok {
-			role = removed
+		}
+	}
+	if role == "" {
+		if label != "" {
+			role = d.roleOfLabel(label)
+		} else {
+			role = urlRole // a leg dialed before callback URLs named its label
 		}
 	}
 	ev.Fields["role"] = role
 	status, _ := ev.Fields["status"].(string)
 	if role == "" || role == flow.RoleCustomer {
-		return
+		return ""
 	}
 	p := d.Roles[role]
 	if p == nil {
-		return
+		return ""
 	}
 	if ev.CallSid != "" && p.CallSid == "" {
 		p.CallSid = ev.CallSid
@@ -251,13 +268,14 @@ func (r *run) callStatusFacts() {
 		// arriving second was dropped as "already left", and the caller
 		// stayed alone in the conference.
 		if p.Joined && p.CallSid == ev.CallSid {
-			return
+			return ""
 		}
 		if p.CallSid == ev.CallSid || p.CallSid == "" {
 			d.markLeft(ev.CallSid, role)
 			delete(d.Roles, role)
 		}
 	}
+	return ""
 }
 
 var patterns sync.Map // pattern -> *regexp.Regexp

@@ -129,6 +129,20 @@ func (d *sessionData) roleOfCall(callSid string) string {
 	return ""
 }
 
+// roleOfLabel is the role whose leg flowd dialed with this conference
+// label (the label stays with the leg when a transfer hands it a new role).
+func (d *sessionData) roleOfLabel(label string) string {
+	if label == "" {
+		return ""
+	}
+	for r, p := range d.Roles {
+		if p.Label == label {
+			return r
+		}
+	}
+	return ""
+}
+
 func (d *sessionData) role(r string) *participantFacts {
 	p := d.Roles[r]
 	if p == nil {
@@ -309,8 +323,8 @@ func (d *sessionData) markLeft(callSid, role string) {
 	d.Left[callSid] = role
 }
 
-// dropRole takes a role out of the call now (flowd removed it); its leave
-// callback will still reach the flow, with event.removed true.
+// dropRole takes a role out of the call now (flowd removed it); the leg's
+// later callbacks are recorded in the history, not delivered (Removed).
 func (d *sessionData) dropRole(role string) {
 	p := d.Roles[role]
 	if p == nil {

@@ -41,11 +41,16 @@ func VoiceEvent(r twilio.VoiceRequest, gather bool, session, token string) Event
 	return ev
 }
 
-// CallStatusEvent is call.status for any leg flowd knows.
-func CallStatusEvent(r twilio.CallStatus, session, role, token string) Event {
+// CallStatusEvent is call.status for any leg flowd knows; role and label
+// come from the callback URL flowd gave the leg (the role it was dialed as
+// and its conference label).
+func CallStatusEvent(r twilio.CallStatus, session, role, label, token string) Event {
 	f := map[string]any{"status": r.CallStatus, "call_sid": r.CallSid, "duration": r.CallDuration}
 	if role != "" {
 		f["role"] = role
+	}
+	if label != "" {
+		f["label"] = label
 	}
 	return Event{Source: SourceCallStatus, Name: "call.status", CallSid: r.CallSid, Session: session, IdempotencyKey: token,
 		Timestamp: r.Timestamp, Fields: f}

@@ -53,7 +53,7 @@ var Actions = []ActionSpec{
 	{Name: "unhold", Reply: ReplyREST, NeedsConference: true, Desc: "Take a role's participant off hold.", New: func() any { return new(RoleAction) }},
 	{Name: "mute", Reply: ReplyREST, NeedsConference: true, Desc: "Mute a role's participant: nobody hears them.", New: func() any { return new(RoleAction) }},
 	{Name: "unmute", Reply: ReplyREST, NeedsConference: true, Desc: "Unmute a role's participant.", New: func() any { return new(RoleAction) }},
-	{Name: "dial", Reply: ReplyREST, NeedsConference: true, Desc: "Call a number, client or SIP address into the conference as a role (Participants create, labelled with the role).", New: func() any { return new(DialAction) }},
+	{Name: "dial", Reply: ReplyREST, NeedsConference: true, Desc: "Call a number, client or SIP address into the conference as a role (Participants create, labelled with the role and a number unique in the call).", New: func() any { return new(DialAction) }},
 	{Name: "remove", Reply: ReplyREST, NeedsConference: true, Desc: "Remove a role's participant from the conference (hangs up that leg).", New: func() any { return new(RoleAction) }},
 	{Name: "coach", Reply: ReplyREST, NeedsConference: true, Desc: "Whisper: the coach is heard by the coached role only (Coaching=true, CallSidToCoach).", New: func() any { return new(CoachAction) }},
 	{Name: "barge", Reply: ReplyREST, NeedsConference: true, Desc: "Barge: the role (a supervisor) is heard by everyone (Muted=false, Coaching=false).", New: func() any { return new(RoleAction) }},
@@ -175,7 +175,7 @@ type HoldAction struct {
 
 // DialAction adds a participant for a role.
 type DialAction struct {
-	Role       string    `flow:"role,required" role:"true" desc:"Role the new participant takes (also its participant label)."`
+	Role       string    `flow:"role,required" role:"true" desc:"Role the new participant takes (its participant label is the role and a number)."`
 	To         *Template `flow:"to,required" desc:"+E.164 number, client:ID or sip:URI."`
 	From       *Template `flow:"from" desc:"Caller ID (default: flow caller_id, else the number the customer called)."`
 	Muted      bool      `flow:"muted" desc:"Join muted (monitoring)."`

@@ -305,7 +305,7 @@ func docEnv() string {
 	}
 	b.WriteString("\nA participant (`participants.customer.hold`):\n\n| field | type | what |\n| --- | --- | --- |\n")
 	pdocs := map[string]string{
-		"call_sid": "The participant's call (CA…).", "label": "Its participant label (the role).",
+		"call_sid": "The participant's call (CA…).", "label": "Its participant label: the role it was dialed as and a number (`consultee-7`), or the role for a leg TaskRouter or TwiML brought in.",
 		"address": "+E.164 number, client:ID or sip:URI, when known.", "task_sid": "The task that brought it into the call.",
 		"joined": "In the conference now.", "hold": "On hold.", "muted": "Muted.", "coaching": "Coaching (whispering to) another participant.",
 	}

@@ -264,7 +264,7 @@ func (s *Server) callStatus(c *gin.Context) {
 		return
 	}
 	infoOf(c).call = r.CallSid
-	_, err = s.handle(c, webhookTimeout, engine.CallStatusEvent(r, c.Query("session"), c.Query("role"), tokenOf(c)))
+	_, err = s.handle(c, webhookTimeout, engine.CallStatusEvent(r, c.Query("session"), c.Query("role"), c.Query("label"), tokenOf(c)))
 	s.noContent(c, err, "call status for an unknown call")
 }
 
