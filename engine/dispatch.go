@@ -136,7 +136,12 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 	case twilio.IsTemporary(err) && e.clock.Now().Sub(it.CreatedAt) < e.cfg.RetryFor:
 		res.Outcome = "retry"
 		e.stats.RESTRetries.Add(1)
-		next := e.clock.Now().Add(backoff(it.Attempts, terr))
+		wait := backoff(it.Attempts, terr)
+		next := e.clock.Now().Add(wait)
+		// An operator sees Twilio (or the network) refusing before the
+		// retries run out, not only afterwards.
+		e.log.Warn("REST call failed, will retry", "session", it.Session, "op", res.Op, "status", res.Status, "code", res.Code,
+			"attempt", it.Attempts+1, "retry_in", wait.String(), "error", res.Error)
 		if err := e.cfg.Store.Retry(ctx, it.ID, e.cfg.Owner, next, res.Error); err != nil {
 			e.log.Error("outbox retry", "session", it.Session, "id", it.ID, "error", err)
 		}

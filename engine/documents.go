@@ -73,10 +73,10 @@ func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (strin
 	case "announce":
 		n, err := strconv.Atoi(q.Get("n"))
 		if err != nil || n < 0 || n >= len(d.Announcements) {
-			return "", fmt.Errorf("session %s has no announcement %q", sessionID, q.Get("n"))
+			return "", fmt.Errorf("%w: session %s has no announcement %q", ErrBadDocument, sessionID, q.Get("n"))
 		}
 		a := d.Announcements[n]
 		return twilio.RenderTwiML(twilio.Say{Text: a.Text, Voice: a.Voice, Language: a.Language})
 	}
-	return "", fmt.Errorf("unknown TwiML document %q", kind)
+	return "", fmt.Errorf("%w: unknown kind %q", ErrBadDocument, kind)
 }

@@ -87,6 +87,10 @@ type Reply struct {
 // logged; commands get 404.
 var ErrUnknownSession = errors.New("unknown task or call")
 
+// ErrBadDocument: a TwiML document URL flowd could not have handed out (an
+// unknown kind, an announcement that does not exist): 400.
+var ErrBadDocument = errors.New("no such TwiML document")
+
 // ErrNoFlow: an incoming call to a number no flow answers.
 var ErrNoFlow = errors.New("no flow answers this number")
 

@@ -23,7 +23,10 @@ type TaskView struct {
 	CallSid       string                       `json:"call_sid,omitempty"`
 	ConferenceSid string                       `json:"conference_sid,omitempty"`
 	Roles         map[string]*flow.Participant `json:"roles"`
-	Vars          map[string]any               `json:"vars,omitempty"`
+	// Participants are the legs in the conference now (roles also holds
+	// legs still ringing), ordered by role.
+	Participants []ParticipantView `json:"participants"`
+	Vars         map[string]any    `json:"vars,omitempty"`
 	// Commands lists what is allowed now; always present ([] when nothing
 	// is, as in a final state), so a desktop can read it unconditionally.
 	Commands []string      `json:"commands"`
@@ -42,6 +45,7 @@ func (r *run) view() TaskView {
 	v := TaskView{Session: r.sess.ID, TaskSid: r.d.TaskSid, Flow: r.fl.Name, Revision: r.fl.Revision, State: r.sess.State,
 		Final: r.sess.Final, Version: r.sess.Version + 1, CallSid: r.d.CallSid, ConferenceSid: r.d.ConferenceSid,
 		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), Commands: []string{}}
+	v.Participants = joined(v.Roles)
 	if st := r.fl.States[r.sess.State]; st != nil {
 		r.env = r.buildEnv()
 		v.Commands = r.allowedCommands(st)
@@ -73,6 +77,7 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 	fl, _, _ := e.flowOf(ctx, &sess) // a view without commands beats no view
 	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
 		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), Commands: []string{}}
+	v.Participants = joined(v.Roles)
 	if fl != nil {
 		if st := fl.States[sess.State]; st != nil {
 			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}
@@ -90,4 +95,21 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 		}
 	}
 	return v, nil
+}
+
+// ParticipantView is one leg in the conference, with its role.
+type ParticipantView struct {
+	Role string `json:"role"`
+	flow.Participant
+}
+
+// joined lists the roles' legs that are in the conference, by role.
+func joined(roles map[string]*flow.Participant) []ParticipantView {
+	out := []ParticipantView{}
+	for _, r := range sortedKeys(roles) {
+		if p := roles[r]; p != nil && p.Joined {
+			out = append(out, ParticipantView{Role: r, Participant: *p})
+		}
+	}
+	return out
 }

@@ -190,7 +190,7 @@ func TestTaskView(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"flow", "revision", "state", "roles", "history"} {
+	for _, k := range []string{"flow", "revision", "state", "roles", "participants", "history"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("task view has no %q: %s", k, w.Body.String())
 		}
@@ -198,6 +198,16 @@ func TestTaskView(t *testing.T) {
 	v := decodeView(t, w.Body.Bytes())
 	if v.Flow != "support" || v.State != "talking" || v.Revision == "" || v.Roles["customer"] == nil || v.Roles["agent"] == nil {
 		t.Fatalf("task view %+v", v)
+	}
+	var roles []string
+	for _, p := range v.Participants {
+		if !p.Joined || p.CallSid == "" {
+			t.Errorf("participant %+v: want a joined leg with its call", p)
+		}
+		roles = append(roles, p.Role)
+	}
+	if strings.Join(roles, ",") != "agent,customer" {
+		t.Errorf("participants %v, want agent and customer", roles)
 	}
 	if countKind(v.History, "transition") < 2 || len(v.History) < 5 {
 		t.Fatalf("history too short: %d entries", len(v.History))

@@ -365,6 +365,9 @@ func (s *Server) document(c *gin.Context) {
 	case errors.Is(err, engine.ErrUnknownSession):
 		info.warn = "TwiML for an unknown call: " + err.Error()
 		s.twiml(c, s.docs.hangup)
+	case errors.Is(err, engine.ErrBadDocument):
+		info.warn = err.Error()
+		s.plain(c, http.StatusBadRequest, err.Error())
 	default:
 		s.internal(c, err)
 	}

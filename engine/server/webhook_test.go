@@ -194,6 +194,14 @@ func TestSignedGETAndPortVariants(t *testing.T) {
 	// Unknown document kind.
 	w = h.do(req{method: http.MethodGet, path: "/twilio/twiml/nope?session=CA130"})
 	mustStatus(t, w, http.StatusNotFound)
+	// An announcement the call never had: 400 with the reason, not a 500.
+	for _, q := range []string{"", "&n=", "&n=7", "&n=-1"} {
+		w = h.do(req{method: http.MethodGet, path: "/twilio/twiml/announce?session=CA130" + q})
+		mustStatus(t, w, http.StatusBadRequest)
+		if !strings.Contains(w.Body.String(), "announcement") {
+			t.Errorf("announce%s: %q does not say why", q, w.Body.String())
+		}
+	}
 	// A document for a call flowd does not know: 200, hang up, warn.
 	w = h.do(req{method: http.MethodGet, path: "/twilio/twiml/join?session=CA999"})
 	mustStatus(t, w, 200)
