@@ -289,10 +289,13 @@ func TestAnnouncementHeardByOneParticipant(t *testing.T) {
 			t.Fatal("the customer heard the agent's announcement")
 		}
 	}
-	cbs := a.requests("/conf")
-	last := cbs[len(cbs)-1]
-	if last.Form.Get("StatusCallbackEvent") != "announcement-end" || last.Form.Get("CallSid") != ag.Sid {
-		t.Fatalf("last conference callback %v", last.Form)
+	// The conference instruction cannot subscribe to announcement events
+	// (UpdateTaskReservation's ConferenceStatusCallbackEvent has no
+	// "announcement"), so none is sent.
+	for _, cb := range a.requests("/conf") {
+		if cb.Form.Get("StatusCallbackEvent") == "announcement-end" {
+			t.Fatalf("announcement-end sent without a subscription: %v", cb.Form)
+		}
 	}
 }
 
@@ -417,5 +420,39 @@ func TestSuperviseWhisper(t *testing.T) {
 	}
 	if len(tl) < 3 || tl[len(tl)-1].Kind != "parties" || tl[len(tl)-1].Parties[0] != alice {
 		t.Fatalf("timeline %v", kinds)
+	}
+}
+
+// An assignment instruction is checked like a REST request: a key
+// UpdateTaskReservation does not name (Twilio would ignore the option the
+// app meant) is a violation, and the reservation stays pending.
+func TestSpecRejectsMisspelledInstruction(t *testing.T) {
+	if defaultOpenAPIDir() == "" {
+		t.Skip("TWILIO_OPENAPI_DIR is unset: run with TWILIO_OPENAPI_DIR=/work/shared/twilio-oai to check requests against Twilio's OpenAPI spec")
+	}
+	// Not NewTest: this test sends a bad instruction on purpose.
+	s := New(Options{})
+	defer s.Close()
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	s.SetURL(srv.URL)
+	a := newApp(t, s)
+	wf := s.AddWorkflow("main", "support")
+	s.AddWorker("alice", alice, nil, "support")
+	s.AddNumber(support, a.url("/voice"))
+	a.twiml("/voice", `<Response><Enqueue workflowSid="`+wf+`"><Task>{}</Task></Enqueue></Response>`)
+	a.on("/assign", func(url.Values) (int, string) {
+		return 200, `{"instruction": "conference", "end_conference_on_customer_exitt": true}`
+	})
+	s.ConfigureWorkspace(WorkspaceConfig{AssignmentCallbackURL: a.url("/assign")})
+	must(t, s.SetWorkerAvailable("alice", true))
+	_, err := s.PlaceCall(customer, support)
+	must(t, err)
+	settle(t, s)
+	if v := s.Violations(); len(v) != 1 || !strings.Contains(v[0], "EndConferenceOnCustomerExitt") {
+		t.Fatalf("violations = %v", v)
+	}
+	if _, ok := s.Call(alice); ok {
+		t.Fatal("a refused instruction must not dial the worker")
 	}
 }

@@ -25,7 +25,7 @@ func contactCenter(t *testing.T) (*Sim, *app) {
 	a.twiml("/voice", `<Response><Say>Welcome</Say><Enqueue workflowSid="`+wf+`"><Task>{"type":"support"}</Task></Enqueue></Response>`)
 	a.on("/assign", func(url.Values) (int, string) {
 		b, _ := json.Marshal(map[string]any{"instruction": "conference", "end_conference_on_customer_exit": true,
-			"conference_status_callback": a.url("/conf"), "conference_status_callback_event": []string{"start", "end", "join", "leave", "hold", "mute", "modify", "announcement"}})
+			"conference_status_callback": a.url("/conf"), "conference_status_callback_event": []string{"start", "end", "join", "leave", "hold", "mute"}})
 		return 200, string(b)
 	})
 	a.twiml("/hold", `<Response><Say>Please hold</Say></Response>`)

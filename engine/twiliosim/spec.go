@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -120,6 +122,48 @@ func (v *specValidator) validate(r *http.Request, body []byte, tmpl string, para
 	}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 		return fmt.Errorf("%s %s: %v", r.Method, r.URL.Path, err)
+	}
+	return nil
+}
+
+// reservationUpdate is the operation an assignment callback's instruction
+// stands for: its JSON keys are UpdateTaskReservation's parameters.
+const reservationUpdate = "/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}/Reservations/{Sid}"
+
+// validateInstruction checks an assignment-callback instruction, mapped onto
+// UpdateTaskReservation's parameter names, against that operation: a key
+// the spec does not name (a misspelled option Twilio would ignore) or a
+// value of the wrong type is a violation, as for a REST request.
+func (v *specValidator) validateInstruction(params url.Values, ws, task, res string) error {
+	op := v.taskrouter.Paths.Value(reservationUpdate).Post
+	var known map[string]bool
+	if op != nil && op.RequestBody != nil && op.RequestBody.Value != nil {
+		if mt := op.RequestBody.Value.Content.Get("application/x-www-form-urlencoded"); mt != nil && mt.Schema != nil && mt.Schema.Value != nil {
+			known = map[string]bool{}
+			for name := range mt.Schema.Value.Properties {
+				known[name] = true
+			}
+		}
+	}
+	var unknown []string
+	for k := range params {
+		if known != nil && !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("assignment instruction: %s: no such parameter of UpdateTaskReservation", strings.Join(unknown, ", "))
+	}
+	body := params.Encode()
+	path := "/v1/Workspaces/" + ws + "/Tasks/" + task + "/Reservations/" + res
+	r, err := http.NewRequest(http.MethodPost, "https://taskrouter.twilio.com"+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := v.validate(r, []byte(body), reservationUpdate, map[string]string{"WorkspaceSid": ws, "TaskSid": task, "Sid": res}); err != nil {
+		return fmt.Errorf("assignment instruction: %w", err)
 	}
 	return nil
 }

@@ -376,7 +376,15 @@ func (s *Sim) reserve(t *task, w *worker) {
 			if in == "" || r.status != "pending" {
 				return
 			}
-			if aerr := s.applyInstruction(r, in, jsonParams(in, m)); aerr != nil {
+			params := jsonParams(in, m)
+			if s.spec != nil {
+				if err := s.spec.validateInstruction(params, s.opts.WorkspaceSid, t.sid, r.sid); err != nil {
+					s.violations = append(s.violations, err.Error())
+					s.logf("spec violation: %v", err)
+					return // Twilio would refuse it: the reservation stays pending
+				}
+			}
+			if aerr := s.applyInstruction(r, in, params); aerr != nil {
 				s.logf("assignment instruction %s: %v", in, aerr.Message)
 			}
 		}})
@@ -563,6 +571,14 @@ func jsonParams(instr string, m map[string]any) url.Values {
 				v.Add(name, fmt.Sprint(e))
 			}
 		case string:
+			if strings.HasSuffix(k, "_event") || strings.HasSuffix(k, "_events") {
+				// An instruction's event list is one comma-separated
+				// string; the REST form repeats the parameter.
+				for _, e := range strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == ' ' }) {
+					v.Add(name, e)
+				}
+				continue
+			}
 			v.Set(name, x)
 		case bool:
 			v.Set(name, strconv.FormatBool(x))
