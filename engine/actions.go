@@ -319,6 +319,12 @@ func (r *run) answerReservation(a *flow.Action, in twilio.Instruction) error {
 }
 
 func (r *run) conferenceInstruction(a *flow.Action, p *flow.ConferenceAction) error {
+	if t := r.d.Tasks[r.ev.TaskSid]; t != nil && t.Linked {
+		// TaskRouter refuses it for a task that no <Enqueue> holds a
+		// call for (TWILIO.md): say so here rather than let the
+		// reservation time out.
+		return fmt.Errorf("conference: the conference instruction works only for a task created by <Enqueue>; answer a transfer's task with `call`")
+	}
 	in := twilio.Instruction{Instruction: "conference",
 		ConferenceStatusCallback:      r.e.callbackURL(PathConferenceStatus, r.sessionQuery("")),
 		ConferenceStatusCallbackEvent: instructionConferenceEvents,
