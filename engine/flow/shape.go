@@ -78,6 +78,13 @@ func (src *source) wrongType(n *yaml.Node, want []string, what string) Diagnosti
 
 func (src *source) unknownKey(k *yaml.Node, noun string, allowed []string) Diagnostic {
 	msg := fmt.Sprintf("unknown key %q in %s", k.Value, noun)
+	if k.Kind == yaml.MappingNode || k.Kind == yaml.SequenceNode {
+		what := "list"
+		if k.Kind == yaml.MappingNode {
+			what = "map"
+		}
+		msg = fmt.Sprintf("a %s cannot be a key in %s (a `? ` complex key)", what, noun)
+	}
 	if s := suggest(k.Value, allowed); s != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	} else if len(allowed) > 0 && len(allowed) <= 12 {

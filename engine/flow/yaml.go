@@ -278,6 +278,17 @@ func scalarValue(n *yaml.Node) any {
 	return n.Value
 }
 
+// schemaKey is a mapping key as the schema validator sees it: a scalar's
+// text, and for a key that is a list or a map (`? [a, b]`, never a valid
+// key in a flow) a name no scalar has, unique by position, so that it
+// neither merges with an empty key nor hides another unknown key.
+func schemaKey(k *yaml.Node) string {
+	if k.Kind != yaml.MappingNode && k.Kind != yaml.SequenceNode {
+		return k.Value // as the decoder reads it
+	}
+	return fmt.Sprintf("(complex key at %d:%d)", k.Line, k.Column)
+}
+
 // toJSON converts a (checked) node tree to JSON-like values for the schema
 // validator.
 func toJSON(n *yaml.Node) any {
@@ -290,7 +301,7 @@ func toJSON(n *yaml.Node) any {
 		ps := pairs(n)
 		m := make(map[string]any, len(ps))
 		for _, p := range ps {
-			m[p.k.Value] = toJSON(p.v)
+			m[schemaKey(p.k)] = toJSON(p.v)
 		}
 		return m
 	case yaml.SequenceNode:
@@ -319,7 +330,7 @@ func nodeAt(root *yaml.Node, path []string) (value, key *yaml.Node) {
 		case yaml.MappingNode:
 			var next *yaml.Node
 			for _, p := range pairs(n) {
-				if p.k.Value == tok {
+				if schemaKey(p.k) == tok {
 					next, key = p.v, p.k
 				}
 			}
@@ -343,7 +354,7 @@ func nodeAt(root *yaml.Node, path []string) (value, key *yaml.Node) {
 // keyNode finds the key node named name in mapping n.
 func keyNode(n *yaml.Node, name string) *yaml.Node {
 	for _, p := range pairs(n) {
-		if p.k.Value == name {
+		if schemaKey(p.k) == name {
 			return p.k
 		}
 	}
