@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -230,5 +231,31 @@ func TestServeRetentionSettings(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v %v: exit %d, stderr %q; want 2 and %q", tc.env, tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// A scenario file that does not parse is reported and the others still run:
+// the summary counts both, and the exit status is 2.
+func TestTestCommandKeepsGoingPastABrokenFile(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join("..", "..", "flows", "support.test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a.test.yaml sorts first: the good file must run after it.
+	if err := os.WriteFile(filepath.Join(dir, "a.test.yaml"), []byte("flow: support\nscenarios: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b.test.yaml"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCmd(t, nil, "test", "--flows", filepath.Join("..", "..", "flows"), dir)
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	summary := lines[len(lines)-1]
+	if !strings.Contains(out, "a.test.yaml") || !regexp.MustCompile(`^[1-9][0-9]* scenarios passed; 1 scenario file could not be read$`).MatchString(summary) {
+		t.Errorf("output:\n%s", out)
 	}
 }

@@ -47,12 +47,15 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowd test: no scenario files (*.test.yaml) in %s\n", strings.Join(paths, ", "))
 		return 2
 	}
-	passed, failed := 0, 0
+	passed, failed, unreadable := 0, 0, 0
 	for _, path := range files {
 		f, err := scenario.ParseFile(path)
 		if err != nil {
+			// Report it and run the other files: one broken file should
+			// not hide the results of the rest.
 			report(stdout, *format, path, 0, err.Error(), "")
-			return 2
+			unreadable++
+			continue
 		}
 		// A scenario file tests the flows beside it.
 		opts := scenario.Options{FlowPaths: []string{filepath.Dir(path)}, OpenAPIDir: os.Getenv("TWILIO_OPENAPI_DIR"), Verbose: *verbose}
@@ -71,11 +74,20 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 			report(stdout, *format, r.File, r.FailureLine, r.Scenario+": "+r.Failure, r.Timeline)
 		}
 	}
+	summary := fmt.Sprintf("%s passed", plural(passed, "scenario"))
 	if failed > 0 {
-		fmt.Fprintf(stdout, "%s failed, %s passed\n", plural(failed, "scenario"), plural(passed, "scenario"))
+		summary = fmt.Sprintf("%s failed, %s", plural(failed, "scenario"), summary)
+	}
+	if unreadable > 0 {
+		summary += fmt.Sprintf("; %s could not be read", plural(unreadable, "scenario file"))
+	}
+	fmt.Fprintln(stdout, summary)
+	switch {
+	case unreadable > 0:
+		return 2
+	case failed > 0:
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s passed\n", plural(passed, "scenario"))
 	return 0
 }
 

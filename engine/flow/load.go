@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,13 +50,29 @@ func LoadFile(path string, opts LoadOptions) (*Flow, Diagnostics) {
 	if err != nil {
 		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%v", ioMessage(err))}
 	}
-	if info.Size() > MaxFileSize {
-		return nil, Diagnostics{diag(Pos{File: path, Line: 1, Col: 1}, CodeFileTooLarge,
-			"the file is %d bytes; flow files are limited to %d bytes (1 MiB)", info.Size(), MaxFileSize)}
+	if !info.Mode().IsRegular() {
+		// A FIFO or a device would block or never end.
+		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%s is not a regular file (a pipe, device or socket): flows are read from files", path)}
 	}
-	data, err := os.ReadFile(path)
+	tooLarge := func(size int64) Diagnostics {
+		return Diagnostics{diag(Pos{File: path, Line: 1, Col: 1}, CodeFileTooLarge,
+			"the file is %d bytes; flow files are limited to %d bytes (1 MiB)", size, MaxFileSize)}
+	}
+	if info.Size() > MaxFileSize {
+		return nil, tooLarge(info.Size())
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%v", ioMessage(err))}
+	}
+	defer f.Close()
+	// Bounded even if the file grew since Stat.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%v", ioMessage(err))}
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(int64(len(data)))
 	}
 	return Load(path, data, opts)
 }
