@@ -33,6 +33,8 @@ func TestExpressionPositions(t *testing.T) {
 		{"unclosed template", "    entry:\n      - say: \"Hi ${{ call.from \"\n    on:\n      call.status: { to: done }\n", CodeBadTemplate, "${{"},
 		{"template syntax error on line 2", "    entry:\n      - say: |\n          Hi\n          ${{ call.from + }}\n    on:\n      call.status: { to: done }\n", CodeBadTemplate, " }}"},
 		{"unknown role in participants", "    on:\n      call.status:\n        if: participants.custmer != nil\n        to: done\n", CodeUnknownRole, "custmer"},
+		{"double-quoted guard with escapes", "    on:\n      call.status:\n        if: \"event.status == \\\"x\\\" &&\\n\\tvars.cuont > 1\"\n        to: done\n", CodeUnknownVar, "cuont"},
+		{"double-quoted template with hex escapes", "    entry:\n      - say: \"\\x41\\u00e9\\t${{ vars.cuont }}\"\n    on:\n      call.status: { to: done }\n", CodeUnknownVar, "cuont"},
 		{"unknown role compared", "    on:\n      call.status:\n        if: event.role == \"custmer\"\n        to: done\n", CodeUnknownRole, "custmer"},
 	}
 	for _, c := range cases {

@@ -112,15 +112,34 @@ func (s *source) valuePos(n *yaml.Node, runeOff int) Pos {
 		i += size
 		// Find r in the raw text, skipping what YAML removed.
 		limit := raw + 256
+		found := false
 		for raw < len(s.data) && raw < limit {
 			rr, rsize := utf8.DecodeRune(s.data[raw:])
 			raw += rsize
+			if rr == '\\' && n.Style == yaml.DoubleQuotedStyle && raw < len(s.data) && s.data[raw] != '\n' {
+				// An escape (\t, \n, \", \x41, \u00e9 …) stands for one
+				// character of the value: skip it whole.
+				e := s.data[raw]
+				raw++
+				switch e {
+				case 'x':
+					raw += 2
+				case 'u':
+					raw += 4
+				case 'U':
+					raw += 8
+				}
+				raw = min(raw, len(s.data))
+				found = true
+				break
+			}
 			if rr == r || (r == ' ' && rr == '\n') || (r == '\n' && rr == '\n') {
+				found = true
 				break
 			}
 		}
-		if raw >= limit {
-			return base
+		if !found {
+			return base // not found before the end: the scalar's start
 		}
 	}
 	// Skip indentation when the offset lands at the start of a line.
