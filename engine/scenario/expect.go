@@ -14,6 +14,17 @@ func (h *harness) expect(e *Expect) error {
 	var fails []string
 	failf := func(format string, args ...any) { fails = append(fails, fmt.Sprintf(format, args...)) }
 
+	// A misspelt name would make every negative expectation about it
+	// (not_hears, absent, not_heard …) pass: refuse it first.
+	for _, name := range e.parties() {
+		if !h.knownParty(name) {
+			failf("unknown party %q: not a worker of this file, a role of flow %s, or an address (+E.164, client:ID, sip:URI)", name, h.flow.Name)
+		}
+	}
+	if len(fails) > 0 {
+		return fmt.Errorf("%d expectation(s) failed:\n    - %s", len(fails), strings.Join(fails, "\n    - "))
+	}
+
 	v, verr := h.view(len(e.History) > 0)
 	if e.State != "" {
 		switch {
@@ -394,6 +405,57 @@ func (h *harness) heardInOrder(party string, items []string) string {
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parties lists every party name an expectation mentions, sorted, once each.
+func (e *Expect) parties() []string {
+	seen := map[string]bool{}
+	add := func(names ...string) {
+		for _, n := range names {
+			seen[n] = true
+		}
+	}
+	for _, m := range []map[string][]string{e.Hears, e.NotHears} {
+		for a, bs := range m {
+			add(a)
+			add(bs...)
+		}
+	}
+	for _, m := range []map[string][]string{e.Heard, e.NotHeard} {
+		for a := range m {
+			add(a)
+		}
+	}
+	for a, items := range e.HeardBefore {
+		add(a)
+		for _, it := range items {
+			if name, ok := strings.CutPrefix(it, "@"); ok {
+				add(name)
+			}
+		}
+	}
+	add(e.HearsMusic...)
+	add(e.OnHold...)
+	add(e.NotOnHold...)
+	add(e.Muted...)
+	add(e.Coaching...)
+	add(e.Present...)
+	add(e.Absent...)
+	add(e.CallEnded...)
+	return sortedKeys(seen)
+}
+
+// knownParty: a worker of the file, a role of the flow, or an address.
+func (h *harness) knownParty(name string) bool {
+	if h.file.Workers[name] != nil || h.flow.HasRole(name) {
+		return true
+	}
+	for _, prefix := range []string{"+", "client:", "sip:"} {
+		if strings.HasPrefix(name, prefix) && len(name) > len(prefix) {
 			return true
 		}
 	}

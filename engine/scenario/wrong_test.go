@@ -2,6 +2,7 @@ package scenario_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +48,36 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 				t.Fatalf("err %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A misspelt party would make every negative expectation about it pass; it
+// fails the step instead, naming the party.
+func TestUnknownPartyFailsTheStep(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "typo.test.yaml")
+	src := `flow: support
+workers:
+  alice: { contact_uri: "client:alice", queues: [support] }
+scenarios:
+  - name: typo
+    steps:
+      - call: {}
+      - expect: { not_hears: { customer: [alcie] }, absent: [supervisr], not_heard: { "@custmer": ["x"] } }
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := scenario.ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
+	if len(rs) != 1 || rs[0].Passed() || rs[0].FailureLine != 8 {
+		t.Fatalf("%+v", rs)
+	}
+	for _, name := range []string{`"alcie"`, `"supervisr"`, `"@custmer"`} {
+		if !strings.Contains(rs[0].Failure, "unknown party "+name) {
+			t.Errorf("failure does not name %s: %s", name, rs[0].Failure)
+		}
 	}
 }
