@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,7 +54,12 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			// Report it and run the other files: one broken file should
 			// not hide the results of the rest.
-			report(stdout, *format, path, 0, err.Error(), "")
+			line, msg := 0, err.Error()
+			var se *scenario.Error
+			if errors.As(err, &se) {
+				line, msg = se.Line, se.Msg
+			}
+			report(stdout, *format, path, line, msg, "")
 			unreadable++
 			continue
 		}

@@ -3,7 +3,9 @@ package scenario
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,7 +164,16 @@ func Parse(path string, data []byte) (f *File, err error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: path, Line: 1, Msg: err.Error()}
+		// yaml.v3 names the line inside its message: report it as the
+		// error's line, as every other scenario error is.
+		line, msg := 1, err.Error()
+		if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+			msg = strings.TrimPrefix(msg, m[0])
+			if n, aerr := strconv.Atoi(m[1]); aerr == nil && n > 0 {
+				line = n
+			}
+		}
+		return nil, &Error{File: path, Line: line, Msg: "YAML: " + msg}
 	}
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{File: path, Line: 1, Msg: "a scenario file is a map with flow, workers and scenarios"}
@@ -336,3 +347,5 @@ func sortedParties(m map[string][]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)

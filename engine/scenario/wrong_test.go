@@ -37,6 +37,7 @@ func TestWrongScenarioFailsWithAnUnderstandableMessage(t *testing.T) {
 
 func TestParseErrorsNameTheLine(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
+		{"YAML syntax", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: { state: [\n", "x.test.yaml:5: YAML: did not find expected node content"},
 		{"unknown step", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - dance: {}\n", "x.test.yaml:5: unknown step \"dance\""},
 		{"unknown key", "flow: x\nscenarios: []\nextra: 1\n", "x.test.yaml:3: unknown key \"extra\""},
 		{"no flow", "scenarios:\n  - name: a\n    steps: []\n", "missing flow"},
