@@ -639,13 +639,23 @@ func TestConcurrentEventsForOneSessionLoseNothing(t *testing.T) {
 // timeout changed from 20 to 45 and returns its path.
 func editedBasicFlow(t *testing.T) string {
 	t.Helper()
+	return editBasicFlow(t, "conference: { timeout: 20 }", "conference: { timeout: 45 }")
+}
+
+// editBasicFlow writes a copy of basic.yaml with each old text (pairs of
+// old, new) replaced once, and returns its path.
+func editBasicFlow(t *testing.T, oldNew ...string) string {
+	t.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	edited := strings.Replace(string(src), "conference: { timeout: 20 }", "conference: { timeout: 45 }", 1)
-	if edited == string(src) {
-		t.Fatal("basic.yaml no longer has the line this test edits")
+	edited := string(src)
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(edited, oldNew[i]) {
+			t.Fatalf("basic.yaml no longer has %q, which this test edits", oldNew[i])
+		}
+		edited = strings.Replace(edited, oldNew[i], oldNew[i+1], 1)
 	}
 	path := filepath.Join(t.TempDir(), "basic.yaml")
 	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
@@ -867,19 +877,9 @@ func TestRefusedTaskCompletionIsMoot(t *testing.T) {
 // a muted dial joins without a beep, and each dial gets a label of its own
 // (a repeated label is Twilio's 16025, which the dispatcher counts as done).
 func TestDialedLegsGetTheirOwnLabelsAndSettings(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(src), "conference: { timeout: 20 }", "call: { role: agent, record: true }", 1)
-	edited = strings.Replace(edited, `dial: { role: agent, to: "${{ params.to }}" }`, `dial: { role: agent, to: "${{ params.to }}", muted: true }`, 1)
-	if strings.Count(edited, "record: true")+strings.Count(edited, "muted: true") != 2 {
-		t.Fatal("basic.yaml no longer has the lines this test edits")
-	}
-	path := filepath.Join(t.TempDir(), "basic.yaml")
-	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := editBasicFlow(t,
+		"conference: { timeout: 20 }", "call: { role: agent, record: true }",
+		`dial: { role: agent, to: "${{ params.to }}" }`, `dial: { role: agent, to: "${{ params.to }}", muted: true }`)
 	h := newHarness(t, nil)
 	h.e.SetFlows(loadFlows(t, path))
 	h.handle(incoming())

@@ -185,15 +185,7 @@ func TestReservationAnsweredLate(t *testing.T) {
 }
 
 func TestSpecRejectsNonconformingRequest(t *testing.T) {
-	if defaultOpenAPIDir() == "" {
-		t.Skip("TWILIO_OPENAPI_DIR is unset: run with TWILIO_OPENAPI_DIR=/work/shared/twilio-oai to check requests against Twilio's OpenAPI spec")
-	}
-	// Not NewTest: this test sends a bad request on purpose.
-	s := New(Options{})
-	defer s.Close()
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	s.SetURL(srv.URL)
+	s := specCheckedSim(t)
 	a := newApp(t, s)
 	a.twiml("/c", `<Response><Dial><Conference>room</Conference></Dial></Response>`)
 	s.AddNumber(support, a.url("/c"))
@@ -427,15 +419,7 @@ func TestSuperviseWhisper(t *testing.T) {
 // UpdateTaskReservation does not name (Twilio would ignore the option the
 // app meant) is a violation, and the reservation stays pending.
 func TestSpecRejectsMisspelledInstruction(t *testing.T) {
-	if defaultOpenAPIDir() == "" {
-		t.Skip("TWILIO_OPENAPI_DIR is unset: run with TWILIO_OPENAPI_DIR=/work/shared/twilio-oai to check requests against Twilio's OpenAPI spec")
-	}
-	// Not NewTest: this test sends a bad instruction on purpose.
-	s := New(Options{})
-	defer s.Close()
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	s.SetURL(srv.URL)
+	s := specCheckedSim(t)
 	a := newApp(t, s)
 	wf := s.AddWorkflow("main", "support")
 	s.AddWorker("alice", alice, nil, "support")
@@ -455,4 +439,19 @@ func TestSpecRejectsMisspelledInstruction(t *testing.T) {
 	if _, ok := s.Call(alice); ok {
 		t.Fatal("a refused instruction must not dial the worker")
 	}
+}
+
+// specCheckedSim is a Sim checking requests against Twilio's OpenAPI spec
+// (skipped without TWILIO_OPENAPI_DIR) that, unlike NewTest, does not fail
+// the test on a violation: the caller sends one on purpose.
+func specCheckedSim(t *testing.T) *Sim {
+	t.Helper()
+	if defaultOpenAPIDir() == "" {
+		t.Skip("TWILIO_OPENAPI_DIR is unset: run with TWILIO_OPENAPI_DIR=/work/shared/twilio-oai to check requests against Twilio's OpenAPI spec")
+	}
+	s := New(Options{})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	s.SetURL(srv.URL)
+	return s
 }
