@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/flowd/flowd/engine/twilio"
@@ -34,7 +35,9 @@ func VoiceEvent(r twilio.VoiceRequest, gather bool, session, token string) Event
 		ev.Name = "call.gather"
 		ev.Fields["digits"] = r.Digits
 		ev.Fields["speech"] = r.SpeechResult
-		ev.Fields["confidence"] = r.Form.Get("Confidence")
+		// A number, as documented; 0 when Twilio sends none (digits).
+		confidence, _ := strconv.ParseFloat(r.Form.Get("Confidence"), 64)
+		ev.Fields["confidence"] = confidence
 	} else {
 		ev.Call = callFacts(r)
 	}

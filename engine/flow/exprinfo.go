@@ -3,6 +3,7 @@ package flow
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -24,14 +25,19 @@ import (
 
 // exprRef is something an expression reads that validation checks:
 // participants.NAME, vars.NAME, env.NAME, event.NAME, params.NAME (Name is ""
-// when the member is computed), or a constant compared with a role field of
-// the event (Root "event", Field "role", RoleConst true).
+// when the member is computed), or a constant compared with a field of the
+// event or a command parameter (Root "event" or "params", Field the field,
+// Const the constant's type, Name its text, Off its offset).
 type exprRef struct {
-	Root      string
-	Name      string
-	Off       int // rune offset of the name (or of the access) in the source
-	Field     string
-	RoleConst bool
+	Root  string
+	Name  string
+	Off   int // rune offset of the name (or of the access) in the source
+	Field string
+	// Const is the JSON type of the constant a field is compared with
+	// ("string", "number" or "boolean"); "" for a plain read.
+	Const string
+	// Op is the comparison's operator (==, !=, <, in …) when Const is set.
+	Op string
 	// Defaulted: the read has a fallback (env.NAME ?? "default"), so an
 	// unset variable is not a problem.
 	Defaulted bool
@@ -179,29 +185,53 @@ func (v *refVisitor) Visit(np *ast.Node) {
 					}
 				}
 			}
-		case "==", "!=":
-			v.roleConst(n.Left, n.Right)
-			v.roleConst(n.Right, n.Left)
+		case "==", "!=", "<", "<=", ">", ">=":
+			v.compared(n.Operator, n.Left, n.Right)
+			v.compared(n.Operator, n.Right, n.Left)
 		case "in", "not in":
 			if arr, ok := n.Right.(*ast.ArrayNode); ok {
 				for _, e := range arr.Nodes {
-					v.roleConst(n.Left, e)
+					v.compared(n.Operator, n.Left, e)
 				}
 			}
 		}
 	}
 }
 
-func (v *refVisitor) roleConst(field, constant ast.Node) {
+// compared records a comparison of event.NAME or params.NAME with a
+// constant, whose type validation checks against the field's.
+func (v *refVisitor) compared(op string, field, constant ast.Node) {
 	root, name, _, ok := member(field)
-	if !ok || root != "event" || name == "" {
+	if !ok || (root != "event" && root != "params") || name == "" {
 		return
 	}
-	s, ok := constant.(*ast.StringNode)
+	typ, text, ok := constantOf(constant)
 	if !ok {
 		return
 	}
-	v.refs = append(v.refs, exprRef{Root: "event", Field: name, Name: s.Value, Off: s.Location().From, RoleConst: true})
+	v.refs = append(v.refs, exprRef{Root: root, Field: name, Name: text, Off: constant.Location().From, Const: typ, Op: op})
+}
+
+// constantOf returns the JSON type and the text of a literal (nil is not
+// one: comparing anything with nil is meaningful).
+func constantOf(n ast.Node) (typ, text string, ok bool) {
+	switch c := n.(type) {
+	case *ast.StringNode:
+		return "string", c.Value, true
+	case *ast.IntegerNode:
+		return "number", strconv.Itoa(c.Value), true
+	case *ast.FloatNode:
+		return "number", strconv.FormatFloat(c.Value, 'g', -1, 64), true
+	case *ast.BoolNode:
+		return "boolean", strconv.FormatBool(c.Value), true
+	case *ast.UnaryNode:
+		if c.Operator == "-" {
+			if typ, text, ok := constantOf(c.Node); ok && typ == "number" {
+				return typ, "-" + text, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // resetExprCache empties the compiled-program cache (benchmarks).

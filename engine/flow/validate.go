@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,16 +223,34 @@ func (v *validator) checkExprs() {
 		for _, r := range site.refs {
 			p := v.src.valuePos(site.node, r.Off)
 			switch {
-			case r.RoleConst:
-				isRole := r.Field == eventFieldRole
-				if isEvent {
-					if fs, ok := ev.Field(r.Field); ok {
-						isRole = fs.Role
+			case r.Const != "" && r.Root == "event":
+				if isEvent && site.ctx.event != "" {
+					fs, ok := ev.Field(r.Field)
+					if !ok {
+						continue // unknown-field, reported at the read
 					}
+					v.checkComparison(p, r, "event."+r.Field, fs.Type, fs.Role, fs.Values)
+					continue
 				}
-				if isRole && !f.HasRole(r.Name) {
+				// Outside a handler the event is not known; a role field
+				// is still named role.
+				if r.Const == "string" && r.Field == eventFieldRole && !f.HasRole(r.Name) {
 					v.unknownRole(p, r.Name, " compared with event."+r.Field)
 				}
+			case r.Const != "" && r.Root == "params":
+				if cmd == nil || cmd.Params[r.Field] == nil {
+					continue // unknown-param, reported at the read
+				}
+				pp := cmd.Params[r.Field]
+				typ := pp.Type
+				if typ == "" {
+					typ = "string"
+				}
+				var values []string
+				if typ == "string" {
+					values = pp.Enum
+				}
+				v.checkComparison(p, r, "params."+r.Field, typ, false, values)
 			case r.Root == "participants":
 				if r.Name != "" && !f.HasRole(r.Name) {
 					v.unknownRole(p, r.Name, " in participants."+r.Name)
@@ -304,6 +323,67 @@ func (v *validator) checkExprs() {
 			f.EnvVars[name] = val
 		}
 	}
+}
+
+// checkComparison reports a comparison that can never hold: a constant of
+// another type than the field's (event.digits == 1: the digits are a
+// string), or a value outside the field's closed set (a role that does not
+// exist, a call status Twilio never sends, a value the parameter's enum
+// refuses).
+func (v *validator) checkComparison(p Pos, r exprRef, field, typ string, isRole bool, values []string) {
+	if r.Const != typ {
+		lit := r.Name
+		if r.Const == "string" {
+			lit = strconv.Quote(r.Name)
+		}
+		outcome := "is never true"
+		switch r.Op {
+		case "!=", "not in":
+			outcome = "is always true"
+		case "<", "<=", ">", ">=":
+			outcome = "fails when it runs"
+		}
+		msg := fmt.Sprintf("%s is a %s and %s a %s: this comparison %s", field, typ, lit, r.Const, outcome)
+		if hint := retyped(r.Name, typ); hint != "" {
+			msg += fmt.Sprintf(" (compare with %s)", hint)
+		}
+		v.add(p, CodeTypeMismatch, "%s", msg)
+		return
+	}
+	if typ != "string" {
+		return
+	}
+	if isRole {
+		if !v.f.HasRole(r.Name) {
+			v.unknownRole(p, r.Name, " compared with "+field)
+		}
+		return
+	}
+	if len(values) > 0 && !slices.Contains(values, r.Name) {
+		msg := fmt.Sprintf("%s is never %q; its values: %s", field, r.Name, strings.Join(values, ", "))
+		if s := suggest(r.Name, values); s != "" {
+			msg = fmt.Sprintf("%s is never %q (did you mean %s?)", field, r.Name, s)
+		}
+		v.add(p, CodeUnknownValue, "%s", msg)
+	}
+}
+
+// retyped writes a constant as the type it should have been, when it can
+// be: 1 as "1", "30" as 30, "true" as true.
+func retyped(text, to string) string {
+	switch to {
+	case "string":
+		return strconv.Quote(text)
+	case "number":
+		if _, err := strconv.ParseFloat(text, 64); err == nil {
+			return text
+		}
+	case "boolean":
+		if b, err := strconv.ParseBool(text); err == nil {
+			return strconv.FormatBool(b)
+		}
+	}
+	return ""
 }
 
 func (v *validator) checkCommands() {
