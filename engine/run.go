@@ -429,6 +429,21 @@ func checkParams(cmd *flow.Command, params map[string]any) error {
 			}
 		}
 	}
+	if len(cmd.OneOf) > 0 {
+		var given []string
+		for _, name := range cmd.OneOf {
+			if params[name] != nil {
+				given = append(given, name)
+			}
+		}
+		if len(given) != 1 {
+			reason := "give exactly one of " + strings.Join(cmd.OneOf, ", ")
+			if len(given) == 0 {
+				return &ParamError{Command: cmd.Name, Reason: reason + "; none was given"}
+			}
+			return &ParamError{Command: cmd.Name, Param: given[1], Reason: reason + "; " + strings.Join(given, " and ") + " were given"}
+		}
+	}
 	return nil
 }
 

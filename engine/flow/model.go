@@ -65,6 +65,7 @@ type Command struct {
 	Name        string            `flow:"-"`
 	Description string            `flow:"description" desc:"What the command does."`
 	Params      map[string]*Param `flow:"params" keys:"^[A-Za-z_][A-Za-z0-9_]*$" desc:"The command's JSON parameters."`
+	OneOf       []string          `flow:"one_of" desc:"Parameters of which exactly one must be given (a transfer's to, queue or worker): the command is refused (422) with none or several."`
 	ParamOrder  []string          `flow:"-"`
 	Pos         Pos               `flow:"-"`
 }

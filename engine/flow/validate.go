@@ -395,6 +395,23 @@ func (v *validator) checkCommands() {
 	sort.Strings(names)
 	for _, n := range names {
 		c := f.Commands[n]
+		if len(c.OneOf) == 1 {
+			v.add(c.Pos, CodeBadParam, "one_of of command %s names one parameter; it needs two or more (or make %s required)", n, c.OneOf[0])
+		}
+		for i, pn := range c.OneOf {
+			switch p := c.Params[pn]; {
+			case p == nil:
+				msg := fmt.Sprintf("one_of of command %s names %q, which is not one of its parameters", n, pn)
+				if s := suggest(pn, c.ParamOrder); s != "" {
+					msg += fmt.Sprintf(" (did you mean %s?)", s)
+				}
+				v.add(c.Pos, CodeBadParam, "%s", msg)
+			case p.Required:
+				v.add(p.Pos, CodeBadParam, "parameter %s of command %s is required and in one_of: then the others can never be given", pn, n)
+			case slices.Contains(c.OneOf[:i], pn):
+				v.add(c.Pos, CodeBadParam, "one_of of command %s names %s twice", n, pn)
+			}
+		}
 		for _, pn := range c.ParamOrder {
 			p := c.Params[pn]
 			typ := p.Type
