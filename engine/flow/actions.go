@@ -88,26 +88,26 @@ type SayAction struct {
 	Text     *Template `flow:"text,required,scalar" desc:"What to say; may interpolate ${{ … }}."`
 	Voice    string    `flow:"voice" desc:"Twilio voice, e.g. Polly.Amy."`
 	Language string    `flow:"language" desc:"Language tag, e.g. en-GB."`
-	Loop     int       `flow:"loop" desc:"Times to repeat (0: Twilio's default of once)."`
+	Loop     int       `flow:"loop" min:"0" desc:"Times to repeat (0: Twilio's default of once)."`
 }
 
 // PlayAction plays audio.
 type PlayAction struct {
 	URL  *Template `flow:"url,required,scalar" desc:"URL of an MP3 or WAV file."`
-	Loop int       `flow:"loop" desc:"Times to repeat; 0 means forever, as in TwiML."`
+	Loop int       `flow:"loop" min:"0" desc:"Times to repeat; 0 means forever, as in TwiML."`
 }
 
 // PauseAction waits.
 type PauseAction struct {
-	Seconds int `flow:"seconds,scalar" desc:"Seconds of silence (default 1)."`
+	Seconds int `flow:"seconds,scalar" min:"1" desc:"Seconds of silence (default 1)."`
 }
 
 // GatherAction collects input; the result is the call.gather event.
 type GatherAction struct {
 	Say         *Template `flow:"say" desc:"Prompt to speak while listening."`
 	Play        *Template `flow:"play" desc:"Prompt audio URL to play while listening."`
-	NumDigits   int       `flow:"num_digits" desc:"Stop after this many digits."`
-	Timeout     int       `flow:"timeout" desc:"Seconds of silence before giving up (Twilio default 5)."`
+	NumDigits   int       `flow:"num_digits" min:"1" desc:"Stop after this many digits."`
+	Timeout     int       `flow:"timeout" min:"1" desc:"Seconds of silence before giving up (Twilio default 5)."`
 	FinishOnKey string    `flow:"finish_on_key" desc:"Key that ends input (Twilio default #)."`
 	Input       string    `flow:"input" enum:"dtmf,speech,dtmf speech" desc:"Input kinds to accept (default dtmf)."`
 }
@@ -116,8 +116,8 @@ type GatherAction struct {
 type EnqueueAction struct {
 	Workflow   *Template            `flow:"workflow" desc:"Workflow SID; default taskrouter.workflow."`
 	Attributes map[string]*Template `flow:"attributes" desc:"Task attributes the workflow routes on (templates)."`
-	Priority   int                  `flow:"priority" desc:"Task priority."`
-	Timeout    int                  `flow:"timeout" desc:"Task timeout in seconds."`
+	Priority   int                  `flow:"priority" min:"0" max:"2147483647" desc:"Task priority (0–2147483647)."`
+	Timeout    int                  `flow:"timeout" min:"1" max:"1209600" desc:"Seconds the task may wait to be assigned (at most 1209600, two weeks; TaskRouter's default is a day)."`
 	WaitMusic  *Template            `flow:"wait_music" desc:"What the caller hears while queued (URL of audio or TwiML)."`
 }
 
@@ -125,7 +125,7 @@ type EnqueueAction struct {
 type ConferenceAction struct {
 	From              *Template `flow:"from" desc:"Caller ID for the call to the worker (default: the customer's number)."`
 	To                *Template `flow:"to" desc:"Where to call the worker (default: the worker's contact_uri)."`
-	Timeout           int       `flow:"timeout" desc:"Seconds to ring the worker."`
+	Timeout           int       `flow:"timeout" min:"1" max:"600" desc:"Seconds to ring the worker (at most 600, a call's longest ring)."`
 	Record            bool      `flow:"record" desc:"Record the conference."`
 	Beep              string    `flow:"beep" enum:"true,false,onEnter,onExit" desc:"Beep when participants join or leave."`
 	EndOnCustomerExit *bool     `flow:"end_conference_on_customer_exit" desc:"End the conference when the customer leaves (default true)."`
@@ -133,7 +133,7 @@ type ConferenceAction struct {
 	PostWorkActivity  *Template `flow:"post_work_activity" desc:"Activity SID after the call; default taskrouter.post_work_activity."`
 	WaitMusic         *Template `flow:"wait_music" desc:"What participants hear before the conference starts."`
 	EarlyMedia        *bool     `flow:"early_media" desc:"Let the agent hear ringing."`
-	MaxParticipants   int       `flow:"max_participants" desc:"At most this many participants (2–250)."`
+	MaxParticipants   int       `flow:"max_participants" min:"2" max:"250" desc:"At most this many participants (2–250)."`
 }
 
 // AcceptAction accepts the reservation.
@@ -152,7 +152,7 @@ type CallAction struct {
 	From    *Template `flow:"from" desc:"Caller ID (default: flow caller_id, else the number the customer called)."`
 	Whisper *Template `flow:"whisper" desc:"Text the worker alone hears when answering, before joining (pre-call whisper)."`
 	Muted   bool      `flow:"muted" desc:"Join muted (a monitoring supervisor)."`
-	Timeout int       `flow:"timeout" desc:"Seconds to ring."`
+	Timeout int       `flow:"timeout" min:"1" max:"600" desc:"Seconds to ring (at most 600, a call's longest ring)."`
 	Record  bool      `flow:"record" desc:"Record the call."`
 }
 
@@ -179,7 +179,7 @@ type DialAction struct {
 	To         *Template `flow:"to,required" desc:"+E.164 number, client:ID or sip:URI."`
 	From       *Template `flow:"from" desc:"Caller ID (default: flow caller_id, else the number the customer called)."`
 	Muted      bool      `flow:"muted" desc:"Join muted (monitoring)."`
-	Timeout    int       `flow:"timeout" desc:"Seconds to ring (5–600)."`
+	Timeout    int       `flow:"timeout" min:"5" max:"600" desc:"Seconds to ring (5–600)."`
 	EarlyMedia *bool     `flow:"early_media" desc:"Let the conference hear ringing."`
 }
 
@@ -204,8 +204,8 @@ type CreateTaskAction struct {
 	Worker     *Template            `flow:"worker" desc:"Worker SID or name, written as requested_agent."`
 	Role       string               `flow:"role" role:"true" desc:"Role the assigned worker will take (default consultee)."`
 	Attributes map[string]*Template `flow:"attributes" desc:"More task attributes."`
-	Priority   int                  `flow:"priority" desc:"Task priority."`
-	Timeout    int                  `flow:"timeout" desc:"Task timeout in seconds."`
+	Priority   int                  `flow:"priority" min:"0" max:"2147483647" desc:"Task priority (0–2147483647)."`
+	Timeout    int                  `flow:"timeout" min:"1" max:"1209600" desc:"Seconds the task may wait to be assigned (at most 1209600, two weeks; TaskRouter's default is a day)."`
 }
 
 // UpdateTaskAction merges attributes into a task.

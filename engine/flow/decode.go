@@ -188,6 +188,9 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun
 			d.add(d.src.wrongType(n, want, d.what(fi, noun)))
 			return nil
 		}
+		if (fi.Min != nil && i < *fi.Min) || (fi.Max != nil && i > *fi.Max) {
+			d.add(d.src.outOfRange(n, d.what(fi, noun), fi.Min, fi.Max))
+		}
 		v.SetInt(i)
 	case t.Kind() == reflect.Bool:
 		v.SetBool(scalarValue(rn) == true)

@@ -193,6 +193,13 @@ func (m *schemaMapper) mapErr(e *jsonschema.ValidationError, prefix []string) {
 		m.diags = append(m.diags, m.src.badEnum(node, describePath(path).what, want))
 	case *kind.Pattern:
 		m.diags = append(m.diags, m.src.badPattern(node, describePath(path).what, k.Got, k.Want))
+	case *kind.Minimum, *kind.Maximum:
+		fi := describePath(path).field
+		if fi == nil {
+			m.diags = append(m.diags, diag(m.src.nodePos(node), CodeBadValue, "%s: %s", describePath(path).what, e.ErrorKind.LocalizedString(nil)))
+			return
+		}
+		m.diags = append(m.diags, m.src.outOfRange(node, describePath(path).what, fi.Min, fi.Max))
 	case *kind.Schema, *kind.Group, *kind.Reference, *kind.AllOf, *kind.AnyOf:
 		for _, c := range e.Causes {
 			m.mapErr(c, prefix)
@@ -267,11 +274,12 @@ const (
 
 type pathInfo struct {
 	mode       int
-	keyPattern string   // for a map with a key rule: the rule
-	mapKey     string   // and the map field's key
-	noun       string   // for an object: what it is
-	keys       []string // for a struct: its keys
-	what       string   // how messages name the value
+	keyPattern string     // for a map with a key rule: the rule
+	mapKey     string     // and the map field's key
+	noun       string     // for an object: what it is
+	keys       []string   // for a struct: its keys
+	what       string     // how messages name the value
+	field      *fieldInfo // the last model field on the path, if any
 }
 
 // describePath follows a JSON pointer through the model's types, so schema
@@ -363,7 +371,7 @@ func describePath(path []string) pathInfo {
 			return pathInfo{mode: modeLeaf, what: what}
 		}
 	}
-	pi := pathInfo{mode: mode, noun: noun, what: what}
+	pi := pathInfo{mode: mode, noun: noun, what: what, field: fi}
 	if mode == modeStruct {
 		pi.keys = infoOf(t).keys()
 		if in := infoOf(t).inline; in != nil {

@@ -231,6 +231,12 @@ func (g *schemaGen) stringRules(o *obj, f *fieldInfo) {
 	if f.Pattern != "" {
 		o.set("pattern", f.Pattern)
 	}
+	if f.Min != nil {
+		o.set("minimum", *f.Min)
+	}
+	if f.Max != nil {
+		o.set("maximum", *f.Max)
+	}
 }
 
 func (g *schemaGen) mapSchema(f *fieldInfo, t reflect.Type) *obj {

@@ -106,6 +106,20 @@ func (src *source) badEnum(n *yaml.Node, what string, allowed []string) Diagnost
 	return diag(src.nodePos(n), CodeBadValue, "%s", msg)
 }
 
+// outOfRange: an integer outside its field's bounds (min and max may be nil).
+func (src *source) outOfRange(n *yaml.Node, what string, min, max *int64) Diagnostic {
+	var want string
+	switch {
+	case min != nil && max != nil:
+		want = fmt.Sprintf("between %d and %d", *min, *max)
+	case min != nil:
+		want = fmt.Sprintf("at least %d", *min)
+	default:
+		want = fmt.Sprintf("at most %d", *max)
+	}
+	return diag(src.nodePos(n), CodeBadValue, "%s must be %s, not %s", what, want, resolve(n).Value)
+}
+
 func patternHint(pattern string) string {
 	switch pattern {
 	case `^[+][1-9][0-9]{1,14}$`:

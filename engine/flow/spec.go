@@ -1,8 +1,10 @@
 package flow
 
 import (
+	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -17,6 +19,7 @@ import (
 //	pattern:"re"                              a string (or each string of a list) must match
 //	keys:"re"                                 each key of a map must match
 //	role:"true"                               the string must be a known role
+//	min:"n" max:"n"                           an integer's bounds (when given)
 
 var (
 	tTemplate = reflect.TypeOf((*Template)(nil))
@@ -41,6 +44,8 @@ type fieldInfo struct {
 	Keys     string
 	Desc     string
 	GoName   string
+	// Min and Max bound an integer field when it is given (nil: no bound).
+	Min, Max *int64
 
 	pattern *regexp.Regexp
 	keys    *regexp.Regexp
@@ -98,6 +103,15 @@ func infoOf(t reflect.Type) *structInfo {
 				fi.Scalar = true
 			case "inline":
 				fi.Inline = true
+			}
+		}
+		for tag, dst := range map[string]**int64{"min": &fi.Min, "max": &fi.Max} {
+			if s, ok := sf.Tag.Lookup(tag); ok {
+				n, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					panic(fmt.Sprintf("flow: %s.%s: bad %s tag %q", t.Name(), sf.Name, tag, s))
+				}
+				*dst = &n
 			}
 		}
 		if e := sf.Tag.Get("enum"); e != "" {
