@@ -91,7 +91,7 @@ var Codes = []CodeSpec{
 	{CodeTypeMismatch, SeverityError, "event.NAME or params.NAME is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},
 	{CodeUnknownValue, SeverityError, "event.NAME or params.NAME is compared with a value it never has: a call status Twilio does not send, a value outside the parameter's enum."},
 	{CodeEnvUnset, SeverityWarning, "env.NAME is not set in the environment validate ran in (CI often lacks production settings); the value is empty at run time unless it is set when flowd serve starts."},
-	{CodeDynamicEnv, SeverityError, "env is indexed with a computed name; only env.NAME (a constant) is allowed, so a flow reads no variable it does not name."},
+	{CodeDynamicEnv, SeverityError, "env is indexed with a computed name, or the environment is read through $env; only env.NAME (a constant) is allowed, so a flow reads no variable it does not name."},
 	{CodeUnknownInitial, SeverityError, "initial: names a state that does not exist."},
 	{CodeUnknownState, SeverityError, "A transition's to: names a state that does not exist."},
 	{CodeUnknownEvent, SeverityError, "An on: key that is not an event of the catalog."},

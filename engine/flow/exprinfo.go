@@ -170,6 +170,12 @@ func member(n ast.Node) (root, name string, nameNode ast.Node, ok bool) {
 
 func (v *refVisitor) Visit(np *ast.Node) {
 	switch n := (*np).(type) {
+	case *ast.IdentifierNode:
+		if n.Value == "$env" {
+			// expr's whole environment: env read through it escapes the
+			// checks on env.NAME, so it counts as a computed read.
+			v.refs = append(v.refs, exprRef{Root: "env", Off: n.Location().From})
+		}
 	case *ast.MemberNode:
 		if root, name, nn, ok := member(n); ok {
 			v.refs = append(v.refs, exprRef{Root: root, Name: name, Off: nn.Location().From})

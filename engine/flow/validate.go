@@ -273,7 +273,7 @@ func (v *validator) checkExprs() {
 				}
 			case r.Root == "env":
 				if r.Name == "" {
-					v.add(p, CodeDynamicEnv, "env can only be read by a constant name (env.NAME), so a flow reads no variable it does not name")
+					v.add(p, CodeDynamicEnv, "env can only be read by a constant name (env.NAME), not through $env or env[…], so a flow reads no variable it does not name")
 					continue
 				}
 				used[r.Name] = true
