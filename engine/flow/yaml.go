@@ -547,9 +547,26 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 		}
 	}
 	text := src.line(line)
-	col := 1
-	col = utf8.RuneCountInString(text[:len(text)-len(strings.TrimLeft(text, " "))]) + 1
+	col := utf8.RuneCountInString(text[:len(text)-len(strings.TrimLeft(text, " "))]) + 1
+	if i := strings.IndexByte(text, '\t'); i >= 0 && strings.TrimLeft(text[:i], " ") == "" {
+		// yaml.v3 says "found character that cannot start any token".
+		return src.pos(line, utf8.RuneCountInString(text[:i])+1), msg + ": a tab; YAML indents with spaces only"
+	}
+	if unquotedTemplateInFlow(text) {
+		msg += `: a ${{ … }} inside { } or [ ] must be quoted ("${{ … }}"), or its braces end the map`
+	}
 	return src.pos(line, col), msg
+}
+
+// unquotedTemplateInFlow reports whether a line has an unquoted ${{ after
+// a { or [ (a YAML flow collection, where { and } are syntax).
+func unquotedTemplateInFlow(line string) bool {
+	i := strings.Index(line, "${{")
+	if i < 0 || !strings.ContainsAny(line[:i], "{[") {
+		return false
+	}
+	before := strings.TrimRight(line[:i], " ")
+	return !strings.HasSuffix(before, `"`) && !strings.HasSuffix(before, "'")
 }
 
 func diag(p Pos, code, format string, args ...any) Diagnostic {
