@@ -23,6 +23,12 @@ func FuzzLoad(f *testing.F) {
 		o := opts()
 		o.noRecover = true
 		fl, diags := Load("fuzz.yaml", data, o)
+		o.schemaFirst = true
+		schemaFl, schemaFirst := Load("fuzz.yaml", data, o)
+		if !reflect.DeepEqual(diags, schemaFirst) || (fl == nil) != (schemaFl == nil) {
+			t.Fatalf("the schema pass changes the outcome\nafter the decoder: %v\nfirst:              %v", diags, schemaFirst)
+		}
+		o.schemaFirst = false
 		if fl != nil && diags.HasErrors() {
 			t.Fatal("a flow returned with errors")
 		}

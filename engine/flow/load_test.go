@@ -160,7 +160,9 @@ func TestSchemaModelAgreement(t *testing.T) {
 	files = append(files, more...)
 	for _, file := range files {
 		t.Run(file, func(t *testing.T) {
-			_, withSchema := LoadFile(file, opts())
+			so := opts()
+			so.schemaFirst = true
+			_, withSchema := LoadFile(file, so)
 			o := opts()
 			o.skipSchema = true
 			_, decoderOnly := LoadFile(file, o)
