@@ -409,13 +409,14 @@ func (r *run) callInstruction(a *flow.Action, p *flow.CallAction) error {
 	pf := r.d.role(role)
 	pf.Label = r.newLabel(role)
 	pf.Address = to
+	pf.Called = true
 	if r.ev.TaskSid != "" {
 		pf.TaskSid = r.ev.TaskSid
 		// accept: the instruction accepts the reservation, so the task is
 		// assigned from now on, whether or not the worker's phone answers.
 		r.d.task(r.ev.TaskSid).Assigned = true
 	}
-	in := twilio.Instruction{Instruction: "call", URL: r.e.callbackURL(PathTwiMLJoin, r.sessionQuery(role)), Accept: ptr(true),
+	in := twilio.Instruction{Instruction: "call", URL: r.e.callbackURL(PathTwiMLJoin, r.legQuery(role, pf.Label)), Accept: ptr(true),
 		To: to, From: from, Timeout: p.Timeout,
 		StatusCallbackURL: r.e.callbackURL(PathCallStatus, r.legQuery(role, pf.Label))}
 	if p.Record {
@@ -500,6 +501,9 @@ func (r *run) roleAction(a *flow.Action, role string) error {
 	case "listen":
 		params = &api.UpdateParticipantParams{Muted: ptr(true), Coaching: ptr(false)}
 	case "remove":
+		if r.withdrawCalledLeg(a.Kind, role) {
+			return nil
+		}
 		conf, err := r.needConference()
 		if err != nil {
 			return err
@@ -574,6 +578,30 @@ func (r *run) dial(a *flow.Action, p *flow.DialAction) error {
 	pf.Label, pf.Address, pf.Muted = label, to, p.Muted
 	r.refreshEnv()
 	return nil
+}
+
+// withdrawCalledLeg ends a leg TaskRouter's call instruction is ringing
+// and that has not joined the conference: it is no participant yet, so
+// Twilio's Participants resource does not know it (404) and only its call
+// can be ended. Without its call SID yet, the leg is remembered as
+// withdrawn: hung up when a status callback names it, refused if it
+// answers first. It reports whether role was such a leg.
+func (r *run) withdrawCalledLeg(action, role string) bool {
+	p := r.d.Roles[role]
+	if p == nil || !p.Called || p.Joined {
+		return false
+	}
+	if p.CallSid != "" {
+		r.addOp(action, role, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: p.CallSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+	} else if p.Label != "" {
+		if r.d.Withdrawn == nil {
+			r.d.Withdrawn = map[string]string{}
+		}
+		r.d.Withdrawn[p.Label] = role
+	}
+	r.d.dropRole(role)
+	r.refreshEnv()
+	return true
 }
 
 func (r *run) coach(a *flow.Action, p *flow.CoachAction) error {
@@ -796,6 +824,9 @@ func (r *run) hangup(a *flow.Action, p *flow.HangupAction) error {
 	}
 	if callSid == "" && p.Role == flow.RoleCustomer {
 		callSid = r.d.CallSid
+	}
+	if r.withdrawCalledLeg(a.Kind, p.Role) {
+		return nil
 	}
 	if callSid == "" {
 		return fmt.Errorf("role %s has no call to hang up", p.Role)

@@ -45,6 +45,11 @@ func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (strin
 			// the worker alone in a new conference of the same name.
 			return twilio.RenderTwiML(twilio.Say{Text: "The caller has hung up."}, twilio.Hangup{})
 		}
+		if label := q.Get("label"); label != "" && role != flow.RoleCustomer && d.roleOfLabel(label) == "" {
+			// flowd withdrew this leg while it rang (a transfer canceled,
+			// a role given to another leg): it must not join the call.
+			return twilio.RenderTwiML(twilio.Say{Text: "This call is no longer needed. Goodbye."}, twilio.Hangup{})
+		}
 		var verbs []twilio.Verb
 		if w := d.Whisper[role]; w != "" {
 			verbs = append(verbs, twilio.Say{Text: w})

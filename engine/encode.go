@@ -40,6 +40,7 @@ func (d *sessionData) appendJSON(b []byte) ([]byte, error) {
 	}
 	o.StringMap("left", d.Left, true)
 	o.StringMap("removed", d.Removed, true)
+	o.StringMap("withdrawn", d.Withdrawn, true)
 	if err = o.Map("vars", d.Vars, true); err != nil {
 		return o.B, err
 	}
@@ -96,6 +97,7 @@ func appendParticipantFacts(b []byte, p *participantFacts) ([]byte, error) {
 	o.Bool("muted", p.Muted, false)
 	o.Bool("coaching", p.Coaching, false)
 	o.Int("seq", p.Seq, true)
+	o.Bool("called", p.Called, true)
 	return o.End(), nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/twilio"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
 )
 
 // applyFacts updates what the session knows from the event, fills the
@@ -240,6 +242,20 @@ func (r *run) callStatusFacts() string {
 			role = left
 		}
 	}
+	status, _ := ev.Fields["status"].(string)
+	if withdrawn, ok := d.Withdrawn[label]; ok && role == "" && ev.CallSid != "" {
+		ev.Fields["role"] = withdrawn
+		delete(d.Withdrawn, label)
+		if d.Removed == nil {
+			d.Removed = map[string]string{}
+		}
+		d.Removed[ev.CallSid] = withdrawn
+		if !callEnded(status) {
+			r.addOp("withdraw", withdrawn, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: ev.CallSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+			return "flowd withdrew this leg before it answered; it is hung up"
+		}
+		return "flowd withdrew this leg before it answered; its callbacks are recorded, not delivered"
+	}
 	if role == "" {
 		if label != "" {
 			role = d.roleOfLabel(label)
@@ -248,7 +264,6 @@ func (r *run) callStatusFacts() string {
 		}
 	}
 	ev.Fields["role"] = role
-	status, _ := ev.Fields["status"].(string)
 	if role == "" || role == flow.RoleCustomer {
 		return ""
 	}
@@ -259,8 +274,7 @@ func (r *run) callStatusFacts() string {
 	if ev.CallSid != "" && p.CallSid == "" {
 		p.CallSid = ev.CallSid
 	}
-	switch status {
-	case "completed", "busy", "no-answer", "failed", "canceled":
+	if callEnded(status) {
 		// A leg that joined the conference leaves it by the conference's
 		// participant-leave callback, which the flow handles (an agent
 		// who hung up); this status callback and that one race, so the
@@ -276,6 +290,15 @@ func (r *run) callStatusFacts() string {
 		}
 	}
 	return ""
+}
+
+// callEnded reports whether a CallStatus is final.
+func callEnded(status string) bool {
+	switch status {
+	case "completed", "busy", "no-answer", "failed", "canceled":
+		return true
+	}
+	return false
 }
 
 var patterns sync.Map // pattern -> *regexp.Regexp

@@ -35,6 +35,11 @@ type sessionData struct {
 	// Removed maps call SIDs flowd removed (remove, hangup of a role) to
 	// their role until their leave callback arrives.
 	Removed map[string]string `json:"removed,omitempty"`
+	// Withdrawn maps the labels of legs flowd gave up on before knowing
+	// their call SID (a transfer canceled while TaskRouter's call
+	// instruction rang the worker) to their role: the leg is hung up as
+	// soon as a status callback names its SID, and refused if it answers.
+	Withdrawn map[string]string `json:"withdrawn,omitempty"`
 
 	Vars map[string]any `json:"vars,omitempty"`
 
@@ -87,6 +92,10 @@ type participantFacts struct {
 	flow.Participant
 	// Seq is the SequenceNumber of the last conference event applied to it.
 	Seq int64 `json:"seq,omitempty"`
+	// Called: TaskRouter's call instruction rings this leg, which becomes
+	// a conference participant only when its join TwiML runs; until then
+	// it is ended through its call, not the conference.
+	Called bool `json:"called,omitempty"`
 }
 
 func newSessionData() *sessionData {

@@ -291,6 +291,9 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 
 	for _, n := range h.flow.Numbers {
 		sim.AddNumber(n, h.flowd.URL+engine.PathVoice)
+		// As docs/serve.md has admins set the number up: the caller's own
+		// call status reaches the flow (a hang-up before any conference).
+		sim.SetNumberStatusCallback(n, h.flowd.URL+engine.PathCallStatus)
 	}
 	sim.ConfigureWorkspace(twiliosim.WorkspaceConfig{
 		AssignmentCallbackURL: h.flowd.URL + engine.PathAssignment,
