@@ -174,7 +174,19 @@ func formOf(c *gin.Context) url.Values {
 	return f
 }
 
-func tokenOf(c *gin.Context) string { return c.GetHeader(IdempotencyTokenHeader) }
+// tokenOf is the request's idempotency key: Twilio's token, scoped to the
+// route and to the SIDs the request is about. Twilio repeats the token only
+// on a retry of the same request, which has the same route and SIDs; the
+// header is not signed, so a token reused on another route or for another
+// call must not replay that request's answer.
+func tokenOf(c *gin.Context) string {
+	token := c.GetHeader(IdempotencyTokenHeader)
+	if token == "" {
+		return ""
+	}
+	i := infoOf(c)
+	return "tw:" + c.FullPath() + ":" + i.call + "," + i.task + "," + i.reservation + "," + i.conference + ":" + token
+}
 
 // badForm answers a form Twilio parse functions refused.
 func (s *Server) badForm(c *gin.Context, err error) {

@@ -264,6 +264,32 @@ func TestDuplicateWebhook(t *testing.T) {
 	}
 }
 
+// The token header is not signed, and Twilio repeats a token only on a
+// retry of the same request: the same token on another call, or on another
+// route, is a new request, never a replay of the first one's answer.
+func TestIdempotencyTokenIsScoped(t *testing.T) {
+	h := newHarness(t)
+	hdr := map[string]string{IdempotencyTokenHeader: "RE-shared"}
+	a := h.do(req{path: "/twilio/voice", form: incomingCall("CA160", supportNumber), headers: hdr})
+	b := h.do(req{path: "/twilio/voice", form: incomingCall("CA161", supportNumber), headers: hdr})
+	mustStatus(t, a, 200)
+	mustStatus(t, b, 200)
+	if b.Header().Get(ReplayedHeader) != "" {
+		t.Fatal("a second call with the first call's token got the first call's answer")
+	}
+	if n := len(h.history("CA161")); n != 1 {
+		t.Fatalf("the second call has %d history entries, want 1 (it was not handled)", n)
+	}
+	st := h.do(req{path: "/twilio/voice/status", form: url.Values{"CallSid": {"CA160"}, "CallStatus": {"completed"}, "AccountSid": {"AC1"}}, headers: hdr})
+	mustStatus(t, st, 204)
+	if st.Header().Get(ReplayedHeader) != "" {
+		t.Fatal("the call's status callback, with its voice webhook's token, was taken for a retry")
+	}
+	if n := len(h.history("CA160")); n != 2 {
+		t.Fatalf("CA160 has %d history entries, want 2 (incoming, status)", n)
+	}
+}
+
 func TestOversizeBodies(t *testing.T) {
 	h := newHarness(t)
 	big := incomingCall("CA160", supportNumber)
