@@ -41,8 +41,10 @@ type Env struct {
 	Participants map[string]*Participant `expr:"participants"`
 	// Vars are the session's variables (declared under `vars:`, changed by `set`).
 	Vars map[string]any `expr:"vars"`
-	// EnvVars are the process environment read at load (`env.NAME`).
-	EnvVars map[string]string `expr:"env"`
+	// EnvVars are the process environment read at load (`env.NAME`). Values
+	// are strings; an unset variable is absent, so it reads as nil and
+	// `env.NAME ?? "default"` falls back (a map of strings would read "").
+	EnvVars map[string]any `expr:"env"`
 	// Now is the engine clock's current time.
 	Now time.Time `expr:"now"`
 	// State is the name of the current state.

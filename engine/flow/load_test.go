@@ -289,7 +289,7 @@ func TestModelFilled(t *testing.T) {
 	if len(f.Revision) != 64 || f.File != "testdata/valid/all-actions.yaml" {
 		t.Errorf("revision %q file %q", f.Revision, f.File)
 	}
-	if !reflect.DeepEqual(f.EnvVars, map[string]string{"WORKSPACE_SID": "WS0123", "WORKFLOW_SID": "WW0123", "WRAPUP_SID": "WA0123", "OFFLINE_SID": "WA0456", "EXPERT_WORKER": "WK0123"}) {
+	if !reflect.DeepEqual(f.EnvVars, map[string]any{"WORKSPACE_SID": "WS0123", "WORKFLOW_SID": "WW0123", "WRAPUP_SID": "WA0123", "OFFLINE_SID": "WA0456", "EXPERT_WORKER": "WK0123"}) {
 		t.Errorf("EnvVars = %v", f.EnvVars)
 	}
 	menu := f.States["menu"]

@@ -39,13 +39,13 @@ type Flow struct {
 	States     map[string]*State        `flow:"states,required" keys:"^[A-Za-z_][A-Za-z0-9_-]*$" desc:"The states of the call, by name."`
 
 	// Filled by the loader.
-	File       string            `flow:"-"`
-	Revision   string            `flow:"-"` // hex sha256 of the file's bytes
-	Source     []byte            `flow:"-"` // the file's bytes (stored per revision, see engine)
-	StateOrder []string          `flow:"-"` // states in file order
-	OnOrder    []string          `flow:"-"` // flow-level events in file order
-	EnvVars    map[string]string `flow:"-"` // the environment captured at load
-	Pos        Pos               `flow:"-"`
+	File       string         `flow:"-"`
+	Revision   string         `flow:"-"` // hex sha256 of the file's bytes
+	Source     []byte         `flow:"-"` // the file's bytes (stored per revision, see engine)
+	StateOrder []string       `flow:"-"` // states in file order
+	OnOrder    []string       `flow:"-"` // flow-level events in file order
+	EnvVars    map[string]any `flow:"-"` // the environment captured at load (string values; unset names absent)
+	Pos        Pos            `flow:"-"`
 
 	// Positions the cross-file checks report at.
 	namePos   Pos

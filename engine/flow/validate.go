@@ -317,7 +317,7 @@ func (v *validator) checkExprs() {
 			}
 		}
 	}
-	f.EnvVars = map[string]string{}
+	f.EnvVars = map[string]any{}
 	for name := range used {
 		if val, ok := v.env[name]; ok {
 			f.EnvVars[name] = val
