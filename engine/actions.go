@@ -207,6 +207,12 @@ func (r *run) runAction(a *flow.Action) error {
 		}
 		r.d.Roles[p.To] = from
 		delete(r.d.Roles, p.From)
+		// The task that brought the leg goes with it: once the leg leaves,
+		// complete_task of the new role must still find that task (and
+		// free its worker), not the call's first one.
+		if t := r.d.Tasks[from.TaskSid]; t != nil && t.Role == p.From {
+			t.Role = p.To
+		}
 		r.refreshEnv()
 		return nil
 	case *flow.SetAction:
@@ -740,7 +746,10 @@ func (r *run) completeTask(a *flow.Action, p *flow.CompleteTaskAction) error {
 	}
 	taskSid := r.d.taskOfRole(role)
 	if taskSid == "" {
-		return fmt.Errorf("no task brought role %s into the call", role)
+		// A person dialed by number has no task: nothing to complete (a
+		// flow completes "the consultee's task" whoever the consultee was).
+		r.warn("complete_task: no task brought role %s into the call; nothing to complete", role)
+		return nil
 	}
 	t := r.d.task(taskSid)
 	if t.Status == "completed" || t.Status == "canceled" {
