@@ -60,6 +60,16 @@ func (r *run) applyFacts() string {
 	}
 
 	switch {
+	case ev.Name == "action.failed":
+		// A leg flowd could not create never existed: its role is free
+		// again (a supervisor can be dialed anew, and commands on the
+		// role are refused instead of acting on nothing).
+		if op, _ := ev.Fields["op"].(string); op == string(twilio.OpCreateParticipant) {
+			role, _ := ev.Fields["role"].(string)
+			if p := d.Roles[role]; p != nil && !p.Joined && p.CallSid == "" {
+				delete(d.Roles, role)
+			}
+		}
 	case strings.HasPrefix(ev.Name, "reservation."):
 		return r.reservationFacts()
 	case strings.HasPrefix(ev.Name, "task."):
