@@ -59,7 +59,7 @@ func (e *Engine) Document(ctx context.Context, kind string, q url.Values) (strin
 			name = d.TaskSid
 		}
 		if name == "" {
-			return "", fmt.Errorf("session %s has no conference to join", sessionID)
+			return "", fmt.Errorf("%w: session %s has no conference to join", ErrBadDocument, sessionID)
 		}
 		label := role
 		if p := d.Roles[role]; p != nil && p.Label != "" {

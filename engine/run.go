@@ -395,7 +395,11 @@ func (r *run) aliasList() []string {
 func checkParams(cmd *flow.Command, params map[string]any) error {
 	for name := range params {
 		if _, ok := cmd.Params[name]; !ok {
-			return &ParamError{Command: cmd.Name, Param: name, Reason: "unknown parameter (declared: " + strings.Join(sortedKeys(cmd.Params), ", ") + ")"}
+			reason := "unknown parameter (declared: " + strings.Join(sortedKeys(cmd.Params), ", ") + ")"
+			if len(cmd.Params) == 0 {
+				reason = "unknown parameter (the command takes none)"
+			}
+			return &ParamError{Command: cmd.Name, Param: name, Reason: reason}
 		}
 	}
 	for _, name := range sortedKeys(cmd.Params) {
@@ -411,7 +415,7 @@ func checkParams(cmd *flow.Command, params map[string]any) error {
 		case "", "string":
 			s, ok := v.(string)
 			if !ok {
-				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be a string, got %T", v)}
+				return &ParamError{Command: cmd.Name, Param: name, Reason: "must be a string, got " + jsonTypeOf(v)}
 			}
 			if len(p.Enum) > 0 && !contains(p.Enum, s) {
 				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be one of %s, got %q", strings.Join(p.Enum, ", "), s)}
@@ -421,18 +425,20 @@ func checkParams(cmd *flow.Command, params map[string]any) error {
 			}
 		case "number":
 			if _, ok := v.(float64); !ok {
-				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be a number, got %T", v)}
+				return &ParamError{Command: cmd.Name, Param: name, Reason: "must be a number, got " + jsonTypeOf(v)}
 			}
 		case "boolean":
 			if _, ok := v.(bool); !ok {
-				return &ParamError{Command: cmd.Name, Param: name, Reason: fmt.Sprintf("must be true or false, got %T", v)}
+				return &ParamError{Command: cmd.Name, Param: name, Reason: "must be true or false, got " + jsonTypeOf(v)}
 			}
 		}
 	}
 	if len(cmd.OneOf) > 0 {
 		var given []string
 		for _, name := range cmd.OneOf {
-			if params[name] != nil {
+			// An empty string names nothing: a transfer to queue "" is
+			// no transfer target.
+			if v := params[name]; v != nil && v != "" {
 				given = append(given, name)
 			}
 		}
@@ -445,6 +451,23 @@ func checkParams(cmd *flow.Command, params map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// jsonTypeOf names a decoded JSON value's type as a client wrote it.
+func jsonTypeOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "null"
 }
 
 func contains(list []string, s string) bool {

@@ -290,6 +290,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 	h.call("CA240", "WT240", true)
 	mustStatus(t, h.api("POST", "/v1/tasks/WT240/commands/hold", "", nil), 200)
 	mustStatus(t, h.do(req{path: "/twilio/voice", form: incomingCall("CA241", supportNumber), unsigned: true}), 403)
+	// Made-up methods share one series: a client cannot grow the metrics.
+	for _, m := range []string{"BREW", "M1", "M2"} {
+		h.do(req{method: m, path: "/healthz"})
+	}
 
 	w = h.do(req{method: "GET", path: "/metrics"})
 	mustStatus(t, w, 200)
@@ -299,6 +303,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`flowd_http_requests_total{code="204",method="POST",route="/twilio/conference/status"} 3`,
 		`flowd_http_request_duration_seconds_bucket{code="200",route="/twilio/taskrouter/assignment",le="`,
 		`flowd_webhook_signature_failures_total 1`,
+		`flowd_http_requests_total{code="405",method="other",route="unmatched"} 3`,
 		`flowd_events_total 6`,
 		`flowd_transitions_total 3`,
 		`flowd_outbox_pending 1`,

@@ -95,8 +95,18 @@ func newMetrics(s *Server) *metrics {
 
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
 	code := strconv.Itoa(status)
-	m.requests.WithLabelValues(route, method, code).Inc()
+	m.requests.WithLabelValues(route, methodLabel(method), code).Inc()
 	m.latency.WithLabelValues(route, code).Observe(d.Seconds())
+}
+
+// methodLabel bounds the method label: any client may send any method
+// string, and each would otherwise be a new series kept forever.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 func (m *metrics) handler() http.Handler {

@@ -202,6 +202,13 @@ func TestSignedGETAndPortVariants(t *testing.T) {
 			t.Errorf("announce%s: %q does not say why", q, w.Body.String())
 		}
 	}
+	// A join for a call that has no conference (still in the menu): 400.
+	mustStatus(t, h.do(req{path: "/twilio/voice", form: incomingCall("CA132", supportNumber)}), 200)
+	w = h.do(req{method: http.MethodGet, path: "/twilio/twiml/join?session=CA132"})
+	mustStatus(t, w, http.StatusBadRequest)
+	if !strings.Contains(w.Body.String(), "no conference") {
+		t.Errorf("join without a conference: %q does not say why", w.Body.String())
+	}
 	// A document for a call flowd does not know: 200, hang up, warn.
 	w = h.do(req{method: http.MethodGet, path: "/twilio/twiml/join?session=CA999"})
 	mustStatus(t, w, 200)
