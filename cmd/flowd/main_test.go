@@ -259,3 +259,12 @@ func TestTestCommandKeepsGoingPastABrokenFile(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// A TWILIO_OPENAPI_DIR that cannot be read is an error, not a run that
+// passes without the spec check it asked for.
+func TestTestCommandRefusesAnUnreadableOpenAPIDir(t *testing.T) {
+	code, out, errOut := runCmd(t, map[string]string{"TWILIO_OPENAPI_DIR": filepath.Join(t.TempDir(), "nope")}, "test", filepath.Join("..", "..", "flows"))
+	if code != 2 || !strings.Contains(errOut, "TWILIO_OPENAPI_DIR") || strings.Contains(out, "passed") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

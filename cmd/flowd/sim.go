@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,6 +40,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	sim := twiliosim.New(twiliosim.Options{AuthToken: *token, OpenAPIDir: os.Getenv("TWILIO_OPENAPI_DIR")})
+	if err := sim.SpecError(); err != nil {
+		fmt.Fprintf(stderr, "flowd sim: TWILIO_OPENAPI_DIR: %v\n", err)
+		return 1
+	}
 	defer sim.Close()
 	u, err := sim.Start(*addr)
 	if err != nil {
@@ -76,13 +81,18 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	sim.ConfigureWorkspace(twiliosim.WorkspaceConfig{AssignmentCallbackURL: base + engine.PathAssignment, EventCallbackURL: base + engine.PathWorkspaceEvents})
 
 	fmt.Fprintf(stdout, "Twilio stand-in on %s; numbers: %s\n\n", u, strings.Join(numbers, ", "))
-	fmt.Fprintf(stdout, "Run flowd against it:\n\n  FLOWD_TWILIO_API_URL=%s TWILIO_ACCOUNT_SID=%s TWILIO_AUTH_TOKEN=%s \\\n  %s=%s %s=%s %s=%s \\\n  FLOWD_PUBLIC_URL=%s go run ./cmd/flowd serve\n\n",
-		u, sim.AccountSid(), *token, scenario.EnvWorkspace, sim.WorkspaceSid(), scenario.EnvWorkflow, wf, scenario.EnvPostWorkActivity, sim.ActivitySid("Available"), base)
+	// flowd must listen where the stand-in sends webhooks.
+	listen := ":8080"
+	if pu, err := url.Parse(base); err == nil && pu.Port() != "" {
+		listen = pu.Host
+	}
+	fmt.Fprintf(stdout, "Run flowd against it:\n\n  FLOWD_TWILIO_API_URL=%s TWILIO_ACCOUNT_SID=%s TWILIO_AUTH_TOKEN=%s \\\n  %s=%s %s=%s %s=%s \\\n  FLOWD_ADDR=%s FLOWD_PUBLIC_URL=%s go run ./cmd/flowd serve\n\n",
+		u, sim.AccountSid(), *token, scenario.EnvWorkspace, sim.WorkspaceSid(), scenario.EnvWorkflow, wf, scenario.EnvPostWorkActivity, sim.ActivitySid("Available"), listen, base)
 	fmt.Fprintf(stdout, "Then drive calls:\n\n  curl --data-urlencode from=+447700900123 --data-urlencode to=%s %s/_sim/call\n  curl -d party=client:alice %s/_sim/answer\n  curl '%s/_sim/hears?a=%%2B447700900123&b=client:alice'\n  curl '%s/_sim/timeline?party=%%2B447700900123'\n  curl %s/_sim/state\n\n"+
 		"flowd's /v1 API takes the call's CallSid (printed by /_sim/call) or any of its TaskSids:\n\n"+
-		"  curl -X POST http://127.0.0.1:8080/v1/tasks/CA…/commands/hold\n\n"+
+		"  curl -X POST %s/v1/tasks/CA…/commands/hold\n\n"+
 		"Quote a + in a form value (--data-urlencode party=+447700900456): with -d it arrives as a space.\n\n",
-		firstNumber(set), u, u, u, u, u)
+		firstNumber(set), u, u, u, u, u, base)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/flowd/flowd/engine/scenario"
+	"github.com/flowd/flowd/engine/twiliosim"
 )
 
 const testUsage = "test [--format text|github] [-v] [--flows paths] [paths|dirs|globs…]"
@@ -48,6 +48,14 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowd test: no scenario files (*.test.yaml) in %s\n", strings.Join(paths, ", "))
 		return 2
 	}
+	if dir := getenv("TWILIO_OPENAPI_DIR"); dir != "" {
+		// A typo must not turn the spec check off while every scenario
+		// still passes.
+		if err := twiliosim.CheckOpenAPIDir(dir); err != nil {
+			fmt.Fprintf(stderr, "flowd test: TWILIO_OPENAPI_DIR: %v\n", err)
+			return 2
+		}
+	}
 	passed, failed, unreadable := 0, 0, 0
 	for _, path := range files {
 		f, err := scenario.ParseFile(path)
@@ -64,7 +72,7 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		// A scenario file tests the flows beside it.
-		opts := scenario.Options{FlowPaths: []string{filepath.Dir(path)}, OpenAPIDir: os.Getenv("TWILIO_OPENAPI_DIR"), Verbose: *verbose}
+		opts := scenario.Options{FlowPaths: []string{filepath.Dir(path)}, OpenAPIDir: getenv("TWILIO_OPENAPI_DIR"), Verbose: *verbose}
 		if *flowPaths != "" {
 			opts.FlowPaths = strings.Split(*flowPaths, ",")
 		}

@@ -189,6 +189,10 @@ func init() {
 func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 	sim := twiliosim.New(twiliosim.Options{AuthToken: simToken, OpenAPIDir: opts.OpenAPIDir,
 		Start: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)})
+	if err := sim.SpecError(); err != nil {
+		sim.Close()
+		return nil, fmt.Errorf("TWILIO_OPENAPI_DIR: %w (REST calls could not be checked against Twilio's specs)", err)
+	}
 	h := &harness{ctx: ctx, file: f, opts: opts, sim: sim, api: &http.Client{Timeout: 10 * time.Second}}
 	h.simS = httptest.NewServer(sim.Handler())
 	sim.SetURL(h.simS.URL)

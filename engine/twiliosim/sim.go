@@ -166,6 +166,10 @@ func (s *Sim) WorkspaceSid() string { return s.opts.WorkspaceSid }
 // SpecEnabled reports whether requests are checked against the OpenAPI spec.
 func (s *Sim) SpecEnabled() bool { return s.spec != nil }
 
+// SpecError is why Options.OpenAPIDir could not be loaded (nil if it was,
+// or none was given): a caller must not run unchecked believing it checks.
+func (s *Sim) SpecError() error { return s.specErr }
+
 // Violations lists every request that failed the spec check so far.
 func (s *Sim) Violations() []string {
 	s.mu.Lock()

@@ -48,6 +48,13 @@ func loadSpec(dir string) (*specValidator, error) {
 	return e.v, e.err
 }
 
+// CheckOpenAPIDir loads Twilio's OpenAPI specs from dir (as Options.OpenAPIDir
+// does, and cached the same way) and reports why they cannot be used.
+func CheckOpenAPIDir(dir string) error {
+	_, err := loadSpec(dir)
+	return err
+}
+
 func buildSpec(dir string) (*specValidator, error) {
 	load := func(name string) (*openapi3.T, error) {
 		loader := openapi3.NewLoader()
