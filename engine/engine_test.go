@@ -189,6 +189,11 @@ func TestIncomingCallAnswersWithSayAndEnqueue(t *testing.T) {
 	if s := h.state(customerCall).State; s != "greeting" {
 		t.Errorf("state %s", s)
 	}
+	// The initial state's entry answered the call: not an unhandled event
+	// (an alert on flowd_unhandled_events_total would fire on every call).
+	if n := h.e.Stats().Unhandled.Load(); n != 0 {
+		t.Errorf("%d unhandled events counted for the call that started the session", n)
+	}
 }
 
 func TestNumberWithoutFlow(t *testing.T) {

@@ -203,7 +203,9 @@ func (r *run) execute(ctx context.Context) error {
 			}
 			return &CommandError{Command: ev.Name, State: r.sess.State, Allowed: r.allowedCommands(state), Reason: reason}
 		}
-		r.rec.Unhandled = true
+		// The event that started the call was handled by the initial
+		// state's entry actions (say, enqueue): that is not "unhandled".
+		r.rec.Unhandled = !isNew
 		return nil
 	}
 	return r.fire(ctx, state, ts, chosen)
