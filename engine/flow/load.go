@@ -202,10 +202,12 @@ func (s *Set) ByNumber(e164 string) *Flow {
 }
 
 // ExpandPaths turns files, directories (their *.yaml and *.yml files, not
-// recursively, leaving out scenario files *.test.yaml / *.test.yml) and glob
-// patterns into a sorted list of files.
+// recursively) and glob patterns into a sorted list of files. Scenario files
+// (*.test.yaml / *.test.yml) are left out wherever they come from: named
+// too, since a shell expands `flows/*.yaml` into names before flowd sees it.
 func ExpandPaths(paths []string) ([]string, Diagnostics) {
 	var diags Diagnostics
+	var scenarios []string
 	seen := map[string]bool{}
 	var out []string
 	add := func(p string) {
@@ -240,6 +242,10 @@ func ExpandPaths(paths []string) ([]string, Diagnostics) {
 			continue
 		}
 		if !st.IsDir() {
+			if isScenarioFile(p) {
+				scenarios = append(scenarios, p)
+				continue
+			}
 			add(p)
 			continue
 		}
@@ -259,6 +265,9 @@ func ExpandPaths(paths []string) ([]string, Diagnostics) {
 			diags = append(diags, diag(Pos{File: p}, CodeNoFiles, "directory %s holds no *.yaml or *.yml flow file", p))
 		}
 	}
+	if len(out) == 0 && len(diags) == 0 && len(scenarios) > 0 {
+		diags = append(diags, diag(Pos{File: scenarios[0]}, CodeNoFiles, "only scenario files were named (%s); flowd test runs them", strings.Join(scenarios, ", ")))
+	}
 	sort.Strings(out)
 	return out, diags
 }
@@ -268,7 +277,12 @@ func isFlowFile(name string) bool {
 	if !strings.HasSuffix(base, ".yaml") && !strings.HasSuffix(base, ".yml") {
 		return false
 	}
-	return !strings.HasSuffix(base, ".test.yaml") && !strings.HasSuffix(base, ".test.yml")
+	return !isScenarioFile(name)
+}
+
+func isScenarioFile(name string) bool {
+	base := strings.ToLower(filepath.Base(name))
+	return strings.HasSuffix(base, ".test.yaml") || strings.HasSuffix(base, ".test.yml")
 }
 
 // LoadSet loads flow files in parallel from files, directories and globs

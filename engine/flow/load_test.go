@@ -480,3 +480,42 @@ func TestLoadFileRefusesWhatIsNotAFile(t *testing.T) {
 		}
 	}
 }
+
+// Scenario files are never flows, however they are named: a shell expands
+// `flows/*.yaml` into file names before validate sees them.
+func TestExpandPathsSkipsScenarioFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.yaml", "a.test.yaml", "b.yml", "b.test.yml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("flow: x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(names ...string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, filepath.Join(dir, n))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		want  []string
+		code  string
+	}{
+		{"directory", []string{dir}, in("a.yaml", "b.yml"), ""},
+		{"glob", []string{filepath.Join(dir, "*.y*ml")}, in("a.yaml", "b.yml"), ""},
+		{"names, as a shell expands a glob", in("a.test.yaml", "a.yaml", "b.test.yml", "b.yml"), in("a.yaml", "b.yml"), ""},
+		{"only scenario files", in("a.test.yaml"), nil, CodeNoFiles},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, diags := ExpandPaths(tc.paths)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("files %v, want %v", got, tc.want)
+			}
+			if tc.code == "" && len(diags) > 0 || tc.code != "" && (len(diags) != 1 || diags[0].Code != tc.code) {
+				t.Errorf("diagnostics %v, want %q", diags, tc.code)
+			}
+		})
+	}
+}
