@@ -34,6 +34,7 @@ const (
 	CodeUnknownValue = "unknown-value"
 	CodeEnvUnset     = "env-unset"
 	CodeDynamicEnv   = "dynamic-env"
+	CodeSecretEnv    = "secret-env"
 
 	// States, events and transitions.
 	CodeUnknownInitial     = "unknown-initial"
@@ -92,6 +93,7 @@ var Codes = []CodeSpec{
 	{CodeUnknownValue, SeverityError, "event.NAME or params.NAME is compared with a value it never has: a call status Twilio does not send, a value outside the parameter's enum."},
 	{CodeEnvUnset, SeverityWarning, "env.NAME is not set in the environment validate ran in (CI often lacks production settings); the value is empty at run time unless it is set when flowd serve starts."},
 	{CodeDynamicEnv, SeverityError, "env is indexed with a computed name, or the environment is read through $env; only env.NAME (a constant) is allowed, so a flow reads no variable it does not name."},
+	{CodeSecretEnv, SeverityError, "env.NAME names one of flowd's secrets (TWILIO_AUTH_TOKEN, TWILIO_API_SECRET, FLOWD_API_TOKEN, FLOWD_STORE): flows never see them, so it would always read as empty."},
 	{CodeUnknownInitial, SeverityError, "initial: names a state that does not exist."},
 	{CodeUnknownState, SeverityError, "A transition's to: names a state that does not exist."},
 	{CodeUnknownEvent, SeverityError, "An on: key that is not an event of the catalog."},

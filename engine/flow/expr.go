@@ -51,6 +51,10 @@ type Env struct {
 	State string `expr:"state"`
 }
 
+// SecretEnv lists the environment variables flows never see (flowd serve
+// leaves them out of env): a template could otherwise say a token out loud.
+var SecretEnv = []string{"TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "FLOWD_API_TOKEN", "FLOWD_STORE"}
+
 // Participant is what a flow can know about one role's leg in the conference.
 type Participant struct {
 	CallSid  string `expr:"call_sid" json:"call_sid"`

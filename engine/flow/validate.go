@@ -276,6 +276,10 @@ func (v *validator) checkExprs() {
 					v.add(p, CodeDynamicEnv, "env can only be read by a constant name (env.NAME), not through $env or env[…], so a flow reads no variable it does not name")
 					continue
 				}
+				if slices.Contains(SecretEnv, r.Name) {
+					v.add(p, CodeSecretEnv, "env.%s is one of flowd's secrets: flows never see it, so it would read as empty", r.Name)
+					continue
+				}
 				used[r.Name] = true
 				if _, ok := v.env[r.Name]; !ok && !r.Defaulted {
 					v.add(p, CodeEnvUnset, "environment variable %s is not set here; it must be set where flowd serve runs", r.Name)

@@ -126,9 +126,6 @@ func ParseRetention(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// secretEnv never reaches flows: a template could otherwise say a token
-// out loud.
-var secretEnv = []string{"TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "FLOWD_API_TOKEN", "FLOWD_STORE"}
 
 // ConfigFromEnv reads the FLOWD_* and TWILIO_* variables with getenv
 // (os.Getenv in flowd). Unset variables leave fields empty; Run applies
@@ -174,7 +171,7 @@ func ProcessEnv() map[string]string {
 			env[k] = v
 		}
 	}
-	for _, k := range secretEnv {
+	for _, k := range flow.SecretEnv {
 		delete(env, k)
 	}
 	return env
