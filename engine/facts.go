@@ -61,13 +61,29 @@ func (r *run) applyFacts() string {
 
 	switch {
 	case ev.Name == "action.failed":
+		role, _ := ev.Fields["role"].(string)
+		p := d.Roles[role]
 		// A leg flowd could not create never existed: its role is free
 		// again (a supervisor can be dialed anew, and commands on the
 		// role are refused instead of acting on nothing).
 		if op, _ := ev.Fields["op"].(string); op == string(twilio.OpCreateParticipant) {
-			role, _ := ev.Fields["role"].(string)
-			if p := d.Roles[role]; p != nil && !p.Joined && p.CallSid == "" {
+			if p != nil && !p.Joined && p.CallSid == "" {
 				delete(d.Roles, role)
+			}
+		}
+		// flowd notes a hold or a mute when it asks for one; Twilio never
+		// did it, so the facts go back, and the flow's recovery (and the
+		// desktop's commands) see the caller still on hold.
+		if p != nil {
+			switch action, _ := ev.Fields["action"].(string); action {
+			case "hold":
+				p.Hold = false
+			case "unhold":
+				p.Hold = true
+			case "mute":
+				p.Muted = false
+			case "unmute":
+				p.Muted = true
 			}
 		}
 	case strings.HasPrefix(ev.Name, "reservation."):
