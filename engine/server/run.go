@@ -126,7 +126,6 @@ func ParseRetention(v string) (time.Duration, error) {
 	return d, nil
 }
 
-
 // ConfigFromEnv reads the FLOWD_* and TWILIO_* variables with getenv
 // (os.Getenv in flowd). Unset variables leave fields empty; Run applies
 // the defaults.
