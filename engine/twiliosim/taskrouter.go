@@ -276,6 +276,13 @@ func (s *Sim) createTask(wfID string, attrs map[string]any, prio, timeout int, c
 	t := &task{sid: s.newSid("WT"), attrs: string(b), status: "pending", wf: wf, priority: prio, timeout: timeout,
 		created: s.now, updated: s.now, queueEntered: s.now, call: c, rejected: map[*worker]bool{}}
 	t.queue = s.targetQueue(t)
+	// TaskRouter cancels a task nobody was assigned within its timeout
+	// (TaskCanceledReason "Task TTL Exceeded").
+	s.after(time.Duration(timeout)*time.Second, func() {
+		if t.status == "pending" || t.status == "reserved" {
+			s.cancelTask(t, "Task TTL Exceeded")
+		}
+	})
 	s.tr.tasks[t.sid] = t
 	s.tr.taskOrder = append(s.tr.taskOrder, t)
 	s.event("task.created", "Task", t.sid, t, nil, nil, "Task created")
