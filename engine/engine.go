@@ -345,6 +345,12 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 				return Reply{}, errors.Join(err, err2)
 			} else if ok {
 				e.stats.Duplicates.Add(1)
+				var ce *CommandError
+				if errors.As(err, &ce) {
+					// A retry of a command that was carried out, refused
+					// only because it already was: not a rejection.
+					e.stats.CommandsRejected.Add(-1)
+				}
 				return r, nil
 			}
 		}

@@ -370,6 +370,9 @@ func TestIdempotencyKeyReplaysTheReply(t *testing.T) {
 	if n := len(h.tw.sent()); n != 1 {
 		t.Errorf("a replayed command sent %d REST calls, want 1", n)
 	}
+	if n := h.e.Stats().CommandsRejected.Load(); n != 0 {
+		t.Errorf("a replayed command counted %d rejections, want 0", n)
+	}
 }
 
 // connect2 continues from an incoming call already handled.

@@ -32,7 +32,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.Addr, "addr", serveDefault(cfg.Addr, server.DefaultAddr), "listen address (FLOWD_ADDR)")
-	flows := fs.String("flows", serveDefault(strings.Join(cfg.Flows, ","), server.DefaultFlows), "flow files, directories or globs, comma-separated (FLOWD_FLOWS)")
+	flows := fs.String("flows", serveDefault(strings.Join(cfg.Flows, ","), server.DefaultFlows), "flow files, directories or globs, comma- or colon-separated (FLOWD_FLOWS)")
 	fs.StringVar(&cfg.Store, "store", serveDefault(cfg.Store, server.DefaultStore), "store: memory:, sqlite:PATH or postgres://… (FLOWD_STORE)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default "+server.DefaultPublicURL+")")
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", cfg.TwilioAPIURL, "send Twilio REST calls here instead of Twilio (FLOWD_TWILIO_API_URL)")
@@ -65,7 +65,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "flowd serve: -log-level: %v\n", err)
+		fmt.Fprintf(stderr, "flowd serve: -log-level (FLOWD_LOG_LEVEL): %v\n", err)
 		return 2
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
