@@ -51,6 +51,9 @@ func LoadFile(path string, opts LoadOptions) (*Flow, Diagnostics) {
 	if err != nil {
 		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%v", ioMessage(err))}
 	}
+	if info.IsDir() {
+		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%s is a directory, not a flow file", path)}
+	}
 	if !info.Mode().IsRegular() {
 		// A FIFO or a device would block or never end.
 		return nil, Diagnostics{diag(Pos{File: path}, CodeIO, "%s is not a regular file (a pipe, device or socket): flows are read from files", path)}

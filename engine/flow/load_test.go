@@ -470,12 +470,12 @@ states:
 // A path that is not a regular file (a FIFO would block, /dev/zero never
 // ends) is refused at once as an I/O error, not read.
 func TestLoadFileRefusesWhatIsNotAFile(t *testing.T) {
-	for _, path := range []string{"/dev/zero", t.TempDir()} {
+	for path, why := range map[string]string{"/dev/zero": "not a regular file", t.TempDir(): "is a directory"} {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
 		f, diags := LoadFile(path, opts())
-		if f != nil || len(diags) != 1 || diags[0].Code != CodeIO || !strings.Contains(diags[0].Message, "not a regular file") {
+		if f != nil || len(diags) != 1 || diags[0].Code != CodeIO || !strings.Contains(diags[0].Message, why) {
 			t.Errorf("%s: %v", path, diags)
 		}
 	}
