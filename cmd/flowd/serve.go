@@ -38,6 +38,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", cfg.TwilioAPIURL, "send Twilio REST calls here instead of Twilio (FLOWD_TWILIO_API_URL)")
 	retain := fs.String("retain", serveDefault(getenv("FLOWD_RETAIN"), "30d"), "keep a finished call's history this long: a duration (72h), days (30d) or off (FLOWD_RETAIN)")
 	retainKeys := fs.String("retain-keys", serveDefault(getenv("FLOWD_RETAIN_KEYS"), "24h"), "keep idempotency keys this long: a duration, days or off (FLOWD_RETAIN_KEYS)")
+	drain := fs.String("drain-delay", serveDefault(getenv("FLOWD_DRAIN_DELAY"), "0s"), "on SIGTERM, keep serving this long with /readyz failing, so a load balancer stops sending first (FLOWD_DRAIN_DELAY)")
 	level := fs.String("log-level", serveDefault(getenv("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -62,6 +63,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		*r.dst = d
+	}
+	if d, err := time.ParseDuration(*drain); err != nil || d < 0 {
+		fmt.Fprintf(stderr, "flowd serve: -drain-delay (FLOWD_DRAIN_DELAY): %q is not a duration such as 5s\n", *drain)
+		return 2
+	} else {
+		cfg.DrainDelay = d
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {

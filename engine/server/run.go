@@ -79,6 +79,10 @@ type Config struct {
 	// ReloadInterval is how often flow files' mtimes are polled (default
 	// 2 s; negative: never, SIGHUP only).
 	ReloadInterval time.Duration
+	// DrainDelay: once ctx ends, /readyz fails and requests are still
+	// served this long before the listener closes, so a load balancer
+	// sees the failing probe and stops routing here first.
+	DrainDelay time.Duration
 	// ShutdownTimeout bounds waiting for in-flight requests; FlushTimeout
 	// bounds sending the outbox after them.
 	ShutdownTimeout time.Duration
@@ -332,6 +336,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	srv.Drain()
+	if cfg.DrainDelay > 0 && runErr == nil {
+		log.Info("draining: /readyz fails, still serving", "for", cfg.DrainDelay.String())
+		time.Sleep(cfg.DrainDelay)
+	}
 	signal.Stop(hup)
 	stopReload()
 	<-reloaded

@@ -226,3 +226,37 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatal("still serving after shutdown")
 	}
 }
+
+// With a drain delay, a stopping server keeps answering for that long with
+// /readyz failing, so a load balancer sees the probe fail before the port
+// closes (without one, new connections are refused at once).
+func TestRunDrainDelayKeepsServingWhileNotReady(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	cfg := Config{Listener: ln, Flows: []string{"testdata/flows/support.yaml"}, Store: "memory:", PublicURL: testPublicURL,
+		AuthToken: testAuthToken, Env: testEnv, Sender: &fakeSender{}, DrainDelay: 3 * time.Second,
+		Ready:  func(net.Addr) { close(ready) },
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	<-ready
+	cancel()
+	client := &http.Client{Timeout: time.Second}
+	eventually(t, "/readyz to fail while the server still answers", func() bool {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 503 && strings.Contains(string(b), "shutting down")
+	})
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
