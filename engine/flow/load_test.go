@@ -163,6 +163,11 @@ func TestSchemaModelAgreement(t *testing.T) {
 			so := opts()
 			so.schemaFirst = true
 			_, withSchema := LoadFile(file, so)
+			// What validate does: the schema pass only after a shape error.
+			_, shipped := LoadFile(file, opts())
+			if a, b := onlyShape(withSchema), onlyShape(shipped); !reflect.DeepEqual(a, b) {
+				t.Errorf("the schema pass, run only after the decoder's shape error, reports otherwise\nfirst: %v\nafter: %v", a, b)
+			}
 			o := opts()
 			o.skipSchema = true
 			_, decoderOnly := LoadFile(file, o)

@@ -194,12 +194,17 @@ func (m *schemaMapper) mapErr(e *jsonschema.ValidationError, prefix []string) {
 	case *kind.Pattern:
 		m.diags = append(m.diags, m.src.badPattern(node, describePath(path).what, k.Got, k.Want))
 	case *kind.Minimum, *kind.Maximum:
-		fi := describePath(path).field
-		if fi == nil {
-			m.diags = append(m.diags, diag(m.src.nodePos(node), CodeBadValue, "%s: %s", describePath(path).what, e.ErrorKind.LocalizedString(nil)))
+		pi := describePath(path)
+		fi, what := pi.field, pi.what
+		if pi.scalar != nil && node != nil && resolve(node).Kind == yaml.ScalarNode {
+			// The short form (`pause: 0`) fills the struct's scalar field.
+			fi, what = pi.scalar, fieldWhat(pi.scalar.Key, pi.noun)
+		}
+		if fi == nil || fi.Min == nil && fi.Max == nil {
+			m.diags = append(m.diags, diag(m.src.nodePos(node), CodeBadValue, "%s: %s", what, e.ErrorKind.LocalizedString(nil)))
 			return
 		}
-		m.diags = append(m.diags, m.src.outOfRange(node, describePath(path).what, fi.Min, fi.Max))
+		m.diags = append(m.diags, m.src.outOfRange(node, what, fi.Min, fi.Max))
 	case *kind.Schema, *kind.Group, *kind.Reference, *kind.AllOf, *kind.AnyOf:
 		for _, c := range e.Causes {
 			m.mapErr(c, prefix)
@@ -280,6 +285,8 @@ type pathInfo struct {
 	keys       []string   // for a struct: its keys
 	what       string     // how messages name the value
 	field      *fieldInfo // the last model field on the path, if any
+	// scalar, for a struct: the field its short form fills (`pause: 2`).
+	scalar *fieldInfo
 }
 
 // describePath follows a JSON pointer through the model's types, so schema
@@ -373,6 +380,7 @@ func describePath(path []string) pathInfo {
 	}
 	pi := pathInfo{mode: mode, noun: noun, what: what, field: fi}
 	if mode == modeStruct {
+		pi.scalar = infoOf(t).scalar
 		pi.keys = infoOf(t).keys()
 		if in := infoOf(t).inline; in != nil {
 			pi.keyPattern = in.Keys

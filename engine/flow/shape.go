@@ -114,8 +114,10 @@ func (src *source) outOfRange(n *yaml.Node, what string, min, max *int64) Diagno
 		want = fmt.Sprintf("between %d and %d", *min, *max)
 	case min != nil:
 		want = fmt.Sprintf("at least %d", *min)
-	default:
+	case max != nil:
 		want = fmt.Sprintf("at most %d", *max)
+	default:
+		want = "in range"
 	}
 	return diag(src.nodePos(n), CodeBadValue, "%s must be %s, not %s", what, want, resolve(n).Value)
 }
