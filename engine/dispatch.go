@@ -238,6 +238,10 @@ func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res
 	ev := Event{Source: SourceOutbox, Name: "action.failed", Session: it.Session,
 		IdempotencyKey: "flowd-outbox-failed-" + strconv.FormatInt(it.ID, 10),
 		Fields:         map[string]any{"action": op.Action, "role": op.Role, "error": res.Error, "code": res.Code, "status": res.Status, "op": string(op.Op.Kind)}}
+	if op.Op.Participant != "" {
+		// Which leg it was (call SID or label): the role may have another by now.
+		ev.Fields["participant"] = op.Op.Participant
+	}
 	if _, err := e.Handle(ctx, ev); err != nil {
 		e.log.Error("action.failed event", "session", it.Session, "error", fmt.Sprint(err))
 	}

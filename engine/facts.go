@@ -72,17 +72,20 @@ func (r *run) applyFacts() string {
 			}
 		}
 		// flowd notes a hold or a mute when it asks for one; Twilio never
-		// did it, so the facts go back, and the flow's recovery (and the
-		// desktop's commands) see the caller still on hold.
-		if p != nil {
-			switch action, _ := ev.Fields["action"].(string); action {
-			case "hold":
+		// did it, so the note goes back, and the flow's recovery (and the
+		// desktop's commands) see the caller still on hold. Only while the
+		// role is the same leg and nothing asked otherwise since (a later
+		// hold waits behind this failed unhold, so it has set Hold again).
+		ref, _ := ev.Fields["participant"].(string)
+		if p != nil && ref != "" && (ref == p.CallSid || ref == p.Label) {
+			switch action, _ := ev.Fields["action"].(string); {
+			case action == "hold" && p.Hold:
 				p.Hold = false
-			case "unhold":
+			case action == "unhold" && !p.Hold:
 				p.Hold = true
-			case "mute":
+			case action == "mute" && p.Muted:
 				p.Muted = false
-			case "unmute":
+			case action == "unmute" && !p.Muted:
 				p.Muted = true
 			}
 		}

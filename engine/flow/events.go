@@ -169,6 +169,7 @@ var Events = func() []EventSpec {
 			{Name: "error", Type: "string", Desc: "The error message."},
 			{Name: "code", Type: "number", Desc: "Twilio's error code, if any (e.g. 13240)."},
 			{Name: "status", Type: "number", Desc: "The HTTP status of the last attempt."},
+			{Name: "participant", Type: "string", Desc: "For an action on a participant: its call SID or label."},
 		}})
 	return ev
 }()

@@ -137,6 +137,22 @@ func (h *harness) expect(e *Expect) error {
 			}
 		}
 	}
+	if len(e.RESTCount) > 0 {
+		reqs := h.restLog()
+		for _, want := range sortedKeys(e.RESTCount) {
+			n := 0
+			for _, r := range reqs {
+				// A temporary refusal (429, 5xx) is retried by flowd
+				// itself: only what Twilio decided on counts.
+				if strings.Contains(r, want) && !temporaryRefusal(r) {
+					n++
+				}
+			}
+			if n != e.RESTCount[want] {
+				failf("flowd should have sent %d REST call(s) matching %q, but sent %d:\n      %s", e.RESTCount[want], want, n, strings.Join(reqs, "\n      "))
+			}
+		}
+	}
 	for _, want := range e.History {
 		found := false
 		for _, en := range v.History {
@@ -299,6 +315,12 @@ func (h *harness) restLog() []string {
 		out = append(out, fmt.Sprintf("%s %s %s -> %d", r.Method, path, strings.Join(kv, " "), r.Status))
 	}
 	return out
+}
+
+// temporaryRefusal reports whether a restLog line was answered 429 or 5xx.
+func temporaryRefusal(line string) bool {
+	_, status, ok := strings.Cut(line[strings.LastIndex(line, " -> ")+1:], "-> ")
+	return ok && (status == "429" || strings.HasPrefix(status, "5"))
 }
 
 func indexOf(list []string, sub string) int { return indexOfFrom(list, sub, 0) }

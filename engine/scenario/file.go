@@ -122,6 +122,10 @@ type Expect struct {
 	// REST lists substrings of REST calls flowd must have sent (as
 	// "METHOD path key=value …").
 	REST []string `yaml:"rest"`
+	// RESTCount: {substring: n}, exactly n REST requests matched the
+	// substring, not counting temporary refusals (429, 5xx) flowd retries
+	// by itself: a retry loop shows up here.
+	RESTCount map[string]int `yaml:"rest_count"`
 	// History lists substrings that must appear in the task's history.
 	History []string `yaml:"history"`
 	// CallEnded lists parties whose call is over.
