@@ -408,7 +408,7 @@ func TestEventsCatalog(t *testing.T) {
 		"conference.end":       "conference_sid reason ended_by",
 		"participant.modify":   "role call_sid label hold muted coaching reason",
 		"announcement.fail":    "role call_sid",
-		"action.failed":        "action role error code status",
+		"action.failed":        "action role error code status participant",
 	} {
 		if got := strings.Join(fields(name), " "); got != want {
 			t.Errorf("%s fields = %s, want %s", name, got, want)
