@@ -344,15 +344,15 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 			if r, ok, err2 := e.storedReply(ctx, ev.IdempotencyKey); err2 != nil {
 				return Reply{}, errors.Join(err, err2)
 			} else if ok {
+				// A retry of a command that was carried out (refused
+				// only because it already was) is not a rejection.
 				e.stats.Duplicates.Add(1)
-				var ce *CommandError
-				if errors.As(err, &ce) {
-					// A retry of a command that was carried out, refused
-					// only because it already was: not a rejection.
-					e.stats.CommandsRejected.Add(-1)
-				}
 				return r, nil
 			}
+		}
+		var ce *CommandError
+		if errors.As(err, &ce) {
+			e.stats.CommandsRejected.Add(1)
 		}
 		return reply, err
 	}

@@ -182,6 +182,20 @@ func (r *run) participantFacts() string {
 	// another role, while Twilio keeps the label the leg was dialed with.
 	// The label decides for a leg whose SID flowd does not know yet.
 	role = d.roleOfCall(ev.CallSid)
+	if withdrawn, ok := d.Withdrawn[label]; ok && role == "" && ev.CallSid != "" {
+		// A leg flowd withdrew got its join TwiML just before: it must
+		// not stay in the call.
+		ev.Fields["role"] = withdrawn
+		delete(d.Withdrawn, label)
+		if d.Removed == nil {
+			d.Removed = map[string]string{}
+		}
+		d.Removed[ev.CallSid] = withdrawn
+		if ev.Name != "participant.leave" && ev.ConferenceSid != "" {
+			r.addOp("withdraw", withdrawn, twilio.Op{Kind: twilio.OpDeleteParticipant, ConferenceSid: ev.ConferenceSid, Participant: ev.CallSid})
+		}
+		return "flowd withdrew this leg before it joined; it is removed"
+	}
 	if role == "" && label != "" {
 		role = d.roleOfLabel(label)
 		if role == "" && r.fl.HasRole(label) {

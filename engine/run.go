@@ -196,7 +196,6 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	if chosen < 0 {
 		if cmd != nil {
-			r.e.stats.CommandsRejected.Add(1)
 			reason := "no transition for it in this state"
 			if len(ts) > 0 {
 				reason = "its conditions do not hold now"

@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
+	"github.com/flowd/flowd/engine/twilio"
+)
+
+// A worker leg flowd withdrew (cancel_transfer while TaskRouter's call
+// instruction rang it) is refused at its join TwiML; if it fetched that
+// TwiML just before the withdrawal, its participant.join still arrives:
+// the leg is removed from the conference, not taken for a new role.
+func TestWithdrawnLegThatJoinsIsRemoved(t *testing.T) {
+	d := newSessionData()
+	d.CallSid, d.TaskSid, d.ConferenceSid = "CA1", "WT1", "CF1"
+	d.Roles[flow.RoleCustomer] = &participantFacts{Participant: flow.Participant{CallSid: "CA1", Joined: true}}
+	d.Roles[flow.RoleAgent] = &participantFacts{Participant: flow.Participant{CallSid: "CA2", Joined: true, TaskSid: "WT1"}}
+	d.Roles[flow.RoleConsultee] = &participantFacts{Participant: flow.Participant{Label: "consultee-7", TaskSid: "WT2"}, Called: true}
+
+	fl := &flow.Flow{}
+	r := &run{fl: fl, d: d, sess: &store.Session{}, ev: &Event{Name: "cancel_transfer"}}
+	if !r.withdrawCalledLeg("remove", flow.RoleConsultee) {
+		t.Fatal("a ringing call-instruction leg was not withdrawn")
+	}
+	if len(r.ops) != 0 || d.Withdrawn["consultee-7"] != flow.RoleConsultee {
+		t.Fatalf("ops %v, withdrawn %v: without its call SID the leg is remembered, not ended", r.ops, d.Withdrawn)
+	}
+
+	r = &run{fl: fl, d: d, sess: &store.Session{}, ev: &Event{Name: "participant.join", CallSid: "CA9", ConferenceSid: "CF1",
+		Fields: map[string]any{"label": "consultee-7", "hold": false, "muted": false, "coaching": false}}}
+	if stale := r.participantFacts(); stale == "" {
+		t.Fatal("the withdrawn leg's join was delivered to the flow")
+	}
+	if len(r.ops) != 1 || r.ops[0].Op.Kind != twilio.OpDeleteParticipant || r.ops[0].Op.Participant != "CA9" || r.ops[0].Op.ConferenceSid != "CF1" {
+		t.Fatalf("ops %+v, want the leg removed from the conference", r.ops)
+	}
+	if d.Roles[flow.RoleConsultee] != nil || d.Removed["CA9"] != flow.RoleConsultee || len(d.Withdrawn) != 0 {
+		t.Fatalf("roles %v, removed %v, withdrawn %v", d.Roles, d.Removed, d.Withdrawn)
+	}
+}
