@@ -34,7 +34,7 @@ const (
 	SourceWorkspace  = "TaskRouter workspace event callback"
 	SourceConference = "conference status callback"
 	SourceEngine     = "flowd"
-	callStatusValues = "queued,ringing,in-progress,completed,busy,no-answer,failed,canceled"
+	callStatusValues = "queued,initiated,ringing,in-progress,completed,busy,no-answer,failed,canceled"
 	eventFieldName   = "name"
 	eventFieldRole   = "role"
 )

@@ -194,7 +194,9 @@ func (v *refVisitor) Visit(np *ast.Node) {
 		case "==", "!=", "<", "<=", ">", ">=":
 			v.compared(n.Operator, n.Left, n.Right)
 			v.compared(n.Operator, n.Right, n.Left)
-		case "in", "not in":
+		case "in":
+			// `a not in b` is parsed as `not (a in b)`: either way an item
+			// of another type never matches.
 			if arr, ok := n.Right.(*ast.ArrayNode); ok {
 				for _, e := range arr.Nodes {
 					v.compared(n.Operator, n.Left, e)

@@ -340,14 +340,16 @@ func (v *validator) checkComparison(p Pos, r exprRef, field, typ string, isRole 
 		if r.Const == "string" {
 			lit = strconv.Quote(r.Name)
 		}
-		outcome := "is never true"
+		outcome := "this comparison is never true"
 		switch r.Op {
-		case "!=", "not in":
-			outcome = "is always true"
+		case "!=":
+			outcome = "this comparison is always true"
+		case "in":
+			outcome = "this list item never matches"
 		case "<", "<=", ">", ">=":
-			outcome = "fails when it runs"
+			outcome = "this comparison fails when it runs"
 		}
-		msg := fmt.Sprintf("%s is a %s and %s a %s: this comparison %s", field, typ, lit, r.Const, outcome)
+		msg := fmt.Sprintf("%s is a %s and %s a %s: %s", field, typ, lit, r.Const, outcome)
 		if hint := retyped(r.Name, typ); hint != "" {
 			msg += fmt.Sprintf(" (compare with %s)", hint)
 		}
