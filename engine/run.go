@@ -149,6 +149,11 @@ func (r *run) execute(ctx context.Context) error {
 		r.replyKind = ReplyState
 	}
 	stale := r.applyFacts()
+	if r.sess.Final && ev.TaskSid != "" {
+		// A transfer's task whose create was on its way when the call
+		// ended: now that its SID is known, close it (nothing else will).
+		r.closeLinkedTasks()
+	}
 	r.rec.Event, r.rec.Source, r.rec.Fields, r.rec.Params, r.rec.Sequence = ev.Name, ev.Source, ev.Fields, ev.Params, ev.SequenceNumber
 	r.rec.From = r.sess.State
 	if stale != "" {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"testing"
 
 	"github.com/flowd/flowd/engine/flow"
@@ -38,5 +39,33 @@ func TestWithdrawnLegThatJoinsIsRemoved(t *testing.T) {
 	}
 	if d.Roles[flow.RoleConsultee] != nil || d.Removed["CA9"] != flow.RoleConsultee || len(d.Withdrawn) != 0 {
 		t.Fatalf("roles %v, removed %v, withdrawn %v", d.Roles, d.Removed, d.Withdrawn)
+	}
+}
+
+// A transfer's task whose create was still on its way when the call ended
+// becomes known by its task.created callback: the ended call closes it, as
+// it closed the transfer tasks it knew of (nothing else would, and it would
+// reserve workers for a call that is over).
+func TestTaskCreatedAfterTheCallEndedIsClosed(t *testing.T) {
+	fl, diags := flow.Load("t.yaml", []byte(`flow: t
+taskrouter: { workspace: WS1, workflow: WW1 }
+initial: done
+states:
+  done: { final: true }
+`), flow.LoadOptions{Env: map[string]string{}})
+	if fl == nil {
+		t.Fatal(diags)
+	}
+	d := newSessionData()
+	d.CallSid, d.TaskSid = "CA1", "WT1"
+	e := &Engine{}
+	r := &run{e: e, fl: fl, d: d, sess: &store.Session{ID: "CA1", State: "done", Final: true, Version: 9},
+		ev: &Event{Source: SourceWorkspace, Name: "task.created", TaskSid: "WT7",
+			TaskAttributes: map[string]any{"flowd_session": "CA1", "flowd_role": "agent"}, Fields: map[string]any{}}}
+	if err := r.execute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.ops) != 1 || r.ops[0].Op.Kind != twilio.OpUpdateTask || r.ops[0].Op.TaskSid != "WT7" || *r.ops[0].Op.UpdateTask.AssignmentStatus != "canceled" {
+		t.Fatalf("ops %+v, want the late transfer task canceled", r.ops)
 	}
 }
