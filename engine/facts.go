@@ -95,6 +95,12 @@ func (r *run) applyFacts() string {
 		if t := d.Tasks[ev.TaskSid]; t != nil {
 			switch strings.TrimPrefix(ev.Name, "task.") {
 			case "canceled", "completed", "wrapup", "deleted", "system-deleted":
+				if t.Linked && (t.Status == "canceled" || t.Status == "completed") {
+					// flowd closed this transfer's task itself (a canceled
+					// transfer): its callback, however late, is about a
+					// transfer that is over, not the one under way now.
+					return "flowd closed this transfer task already; its callbacks are recorded, not delivered"
+				}
 				t.Status = strings.TrimPrefix(ev.Name, "task.")
 				t.ReservationPending = false
 			}

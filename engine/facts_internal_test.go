@@ -69,3 +69,24 @@ states:
 		t.Fatalf("ops %+v, want the late transfer task canceled", r.ops)
 	}
 }
+
+// A transfer task flowd canceled itself (cancel_transfer) sends its
+// task.canceled later; by then another transfer may be under way, and the
+// late callback must not be taken for that one's timeout.
+func TestLateCallbackOfATransferTaskFlowdClosedIsStale(t *testing.T) {
+	d := newSessionData()
+	d.CallSid, d.TaskSid = "CA1", "WT1"
+	d.Tasks["WT1"] = &taskFacts{Status: "assigned", Assigned: true}
+	d.Tasks["WT2"] = &taskFacts{Linked: true, Role: "consultee", Status: "canceled"} // canceled by flowd
+	d.Tasks["WT3"] = &taskFacts{Linked: true, Role: "consultee", Status: "pending"}  // the transfer under way
+	for _, tc := range []struct {
+		task  string
+		stale bool
+	}{{"WT2", true}, {"WT3", false}, {"WT1", false}} {
+		r := &run{fl: &flow.Flow{}, d: d, sess: &store.Session{ID: "CA1"},
+			ev: &Event{Source: SourceWorkspace, Name: "task.canceled", TaskSid: tc.task, Fields: map[string]any{}}}
+		if stale := r.applyFacts() != ""; stale != tc.stale {
+			t.Errorf("task.canceled of %s: stale %v, want %v", tc.task, stale, tc.stale)
+		}
+	}
+}
