@@ -154,9 +154,12 @@ func (r *run) reservationFacts() string {
 		t.ReservationPending = false
 		t.Assigned = true
 	default:
-		if ev.ReservationSid == "" || ev.ReservationSid == t.Reservation {
-			t.ReservationPending = false
+		if ev.ReservationSid != "" && t.Reservation != "" && ev.ReservationSid != t.Reservation {
+			// TaskRouter already offered the task again (its new
+			// reservation's callback came first): this one is over.
+			return "about an earlier reservation of the task; a newer one is under way"
 		}
+		t.ReservationPending = false
 	}
 	return ""
 }

@@ -90,3 +90,27 @@ func TestLateCallbackOfATransferTaskFlowdClosedIsStale(t *testing.T) {
 		}
 	}
 }
+
+// Callbacks have no order: when the next reservation's assignment callback
+// comes before the previous reservation's rejection, that late rejection is
+// about a reservation that is over and must not send the call back to the
+// queue (the new worker would never be called).
+func TestLateCallbackOfAnEarlierReservationIsStale(t *testing.T) {
+	d := newSessionData()
+	d.CallSid, d.TaskSid = "CA1", "WT1"
+	d.Tasks["WT1"] = &taskFacts{Status: "reserved", Reservation: "WR2", ReservationPending: true}
+	for _, tc := range []struct {
+		name, res string
+		stale     bool
+	}{
+		{"reservation.rejected", "WR1", true},
+		{"reservation.timeout", "WR1", true},
+		{"reservation.rejected", "WR2", false},
+	} {
+		r := &run{fl: &flow.Flow{}, d: d, sess: &store.Session{ID: "CA1"},
+			ev: &Event{Source: SourceWorkspace, Name: tc.name, TaskSid: "WT1", ReservationSid: tc.res, Fields: map[string]any{}}}
+		if stale := r.applyFacts() != ""; stale != tc.stale {
+			t.Errorf("%s of %s: stale %v, want %v", tc.name, tc.res, stale, tc.stale)
+		}
+	}
+}
