@@ -411,7 +411,7 @@ func (h *harness) run(st *Step) error {
 		return nil
 	case "faults":
 		if st.Faults.DuplicateWebhooks {
-			h.sim.DuplicateWebhooks(nil, 1<<30)
+			h.sim.DuplicateWebhooks(func(twiliosim.Webhook) bool { return true }, 1<<30)
 		}
 		return nil
 	case "command":

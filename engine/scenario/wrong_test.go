@@ -82,3 +82,17 @@ scenarios:
 		}
 	}
 }
+
+// The `faults: {duplicate_webhooks: true}` step (docs/testing.md) runs: it
+// crashed the harness, and every duplicate is answered as the original.
+func TestFaultsStepDuplicatesWebhooks(t *testing.T) {
+	f, err := scenario.ParseFile(filepath.Join("testdata", "duplicates.test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}}) {
+		if !r.Passed() {
+			t.Errorf("%s: %s\n%s", r.Scenario, r.Failure, r.Timeline)
+		}
+	}
+}

@@ -95,6 +95,9 @@ func (f *faults) restFault(method, p string) *restFault {
 // DuplicateWebhooks delivers the next `times` matching webhooks twice, with
 // the same I-Twilio-Idempotency-Token (as a Twilio retry would).
 func (s *Sim) DuplicateWebhooks(m WebhookMatch, times int) {
+	if m == nil {
+		m = func(Webhook) bool { return true } // nil: every webhook
+	}
 	s.lock()
 	defer s.unlock()
 	s.faults.dups = append(s.faults.dups, &hookFault{match: m, times: times, copies: 1})
@@ -103,6 +106,9 @@ func (s *Sim) DuplicateWebhooks(m WebhookMatch, times int) {
 // DelayWebhooks holds the next `times` matching webhooks back for d of
 // virtual time (Advance delivers them); later webhooks overtake them.
 func (s *Sim) DelayWebhooks(m WebhookMatch, d time.Duration, times int) {
+	if m == nil {
+		m = func(Webhook) bool { return true } // nil: every webhook
+	}
 	s.lock()
 	defer s.unlock()
 	s.faults.delays = append(s.faults.delays, &hookFault{match: m, times: times, delay: d})
