@@ -524,3 +524,17 @@ func TestExpandPathsSkipsScenarioFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestUnquotedTemplateInFlow(t *testing.T) {
+	for line, want := range map[string]bool{
+		`    entry: [{ say: ${{ call.from }} }]`:                 true,
+		`    entry: [{ say: "Hi ${{ call.from }}" }, { say: x ]`: false,
+		`    entry: [{ say: 'Hi ${{ call.from }}' }]`:            false,
+		`    say: ${{ call.from }}`:                              false,
+		`    entry: [{ say: hi }] # ${{ call.from }}`:            false,
+	} {
+		if got := unquotedTemplateInFlow(line); got != want {
+			t.Errorf("%q: %v, want %v", line, got, want)
+		}
+	}
+}

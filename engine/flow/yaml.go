@@ -549,8 +549,11 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 	text := src.line(line)
 	col := utf8.RuneCountInString(text[:len(text)-len(strings.TrimLeft(text, " "))]) + 1
 	if i := strings.IndexByte(text, '\t'); i >= 0 && strings.TrimLeft(text[:i], " ") == "" {
-		// yaml.v3 says "found character that cannot start any token".
-		return src.pos(line, utf8.RuneCountInString(text[:i])+1), msg + ": a tab; YAML indents with spaces only"
+		// yaml.v3 often says only "found character that cannot start any token".
+		if !strings.Contains(msg, "tab") {
+			msg += ": a tab; YAML indents with spaces only"
+		}
+		return src.pos(line, utf8.RuneCountInString(text[:i])+1), msg
 	}
 	if unquotedTemplateInFlow(text) {
 		msg += `: a ${{ … }} inside { } or [ ] must be quoted ("${{ … }}"), or its braces end the map`
@@ -558,15 +561,29 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 	return src.pos(line, col), msg
 }
 
-// unquotedTemplateInFlow reports whether a line has an unquoted ${{ after
-// a { or [ (a YAML flow collection, where { and } are syntax).
+// unquotedTemplateInFlow reports whether a line has a ${{ outside quotes
+// after a { or [ (a YAML flow collection, where { and } are syntax).
 func unquotedTemplateInFlow(line string) bool {
-	i := strings.Index(line, "${{")
-	if i < 0 || !strings.ContainsAny(line[:i], "{[") {
-		return false
+	var quote byte
+	flow := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '{' && strings.HasPrefix(line[i:], "{{") && i > 0 && line[i-1] == '$':
+			return flow
+		case c == '{' || c == '[':
+			flow = true
+		case c == '#' && (i == 0 || line[i-1] == ' '):
+			return false // a comment
+		}
 	}
-	before := strings.TrimRight(line[:i], " ")
-	return !strings.HasSuffix(before, `"`) && !strings.HasSuffix(before, "'")
+	return false
 }
 
 func diag(p Pos, code, format string, args ...any) Diagnostic {

@@ -42,4 +42,24 @@ func TestTaskTimeoutCancelsAnUnassignedTask(t *testing.T) {
 	if !found {
 		t.Fatal("no task.canceled event with TaskCanceledReason \"Task TTL Exceeded\"")
 	}
+
+	// A task a worker took is not canceled by its timeout.
+	must(t, s.SetWorkerAvailable("alice", true))
+	task2, err := restClient(t, s).TaskrouterV1.CreateTask(s.WorkspaceSid(), p)
+	must(t, err)
+	settle(t, s)
+	info, _ = s.Task(*task2.Sid)
+	if len(info.Reservations) != 1 {
+		t.Fatalf("the second task was not reserved: %+v", info)
+	}
+	ap := &tr.UpdateTaskReservationParams{}
+	ap.SetReservationStatus("accepted")
+	_, err = restClient(t, s).TaskrouterV1.UpdateTaskReservation(s.WorkspaceSid(), *task2.Sid, info.Reservations[0].Sid, ap)
+	must(t, err)
+	settle(t, s)
+	s.Advance(121 * time.Second)
+	settle(t, s)
+	if info, _ := s.Task(*task2.Sid); info.AssignmentStatus != "assigned" {
+		t.Fatalf("an assigned task past its timeout is %s, want assigned", info.AssignmentStatus)
+	}
 }
