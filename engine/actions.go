@@ -213,6 +213,7 @@ func (r *run) runAction(a *flow.Action) error {
 		if t := r.d.Tasks[from.TaskSid]; t != nil && t.Role == p.From {
 			t.Role = p.To
 		}
+		r.recoach(a.Kind, p.To)
 		r.refreshEnv()
 		return nil
 	case *flow.SetAction:
@@ -627,9 +628,36 @@ func (r *run) coach(a *flow.Action, p *flow.CoachAction) error {
 		return err
 	}
 	pf := r.d.Roles[who]
-	pf.Coaching, pf.Muted = true, false
+	pf.Coaching, pf.Muted, pf.CoachRole = true, false, whom
 	r.refreshEnv()
 	return nil
+}
+
+// recoach points every leg coaching role at its current leg: a handover or
+// a new agent gives the role another call, and a whisper must follow the
+// role (Twilio's coaching names a call SID, which would go on naming the
+// leg that left).
+func (r *run) recoach(action, role string) {
+	target := r.d.Roles[role]
+	if target == nil || target.CallSid == "" {
+		return
+	}
+	conf := r.d.conference()
+	if conf == "" {
+		return
+	}
+	for _, who := range sortedKeys(r.d.Roles) {
+		p := r.d.Roles[who]
+		if who == role || !p.Coaching || p.CoachRole != role {
+			continue
+		}
+		ref, err := r.participantRef(who)
+		if err != nil {
+			continue
+		}
+		r.addOp(action, who, twilio.Op{Kind: twilio.OpUpdateParticipant, ConferenceSid: conf, Participant: ref,
+			UpdateParticipant: &api.UpdateParticipantParams{Coaching: ptr(true), CallSidToCoach: ptr(target.CallSid)}})
+	}
 }
 
 func (r *run) announce(a *flow.Action, p *flow.AnnounceAction) error {

@@ -97,6 +97,7 @@ func appendParticipantFacts(b []byte, p *participantFacts) ([]byte, error) {
 	o.Bool("muted", p.Muted, false)
 	o.Bool("coaching", p.Coaching, false)
 	o.Int("seq", p.Seq, true)
+	o.String("coach_role", p.CoachRole, true)
 	o.Bool("called", p.Called, true)
 	return o.End(), nil
 }

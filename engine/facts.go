@@ -241,6 +241,7 @@ func (r *run) participantFacts() string {
 	switch ev.Name {
 	case "participant.join":
 		p.Joined = true
+		defer r.recoach("recoach", role) // a new agent: the whisper follows
 		if t := d.Tasks[p.TaskSid]; t != nil {
 			t.Assigned = true // the worker it brought is in the call
 		}

@@ -92,6 +92,9 @@ type participantFacts struct {
 	flow.Participant
 	// Seq is the SequenceNumber of the last conference event applied to it.
 	Seq int64 `json:"seq,omitempty"`
+	// CoachRole is the role this leg coaches (whispers to) while Coaching:
+	// when another leg takes that role, the whisper follows it.
+	CoachRole string `json:"coach_role,omitempty"`
 	// Called: TaskRouter's call instruction rings this leg, which becomes
 	// a conference participant only when its join TwiML runs; until then
 	// it is ended through its call, not the conference.
