@@ -350,9 +350,10 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 				return r, nil
 			}
 		}
-		var ce *CommandError
-		if errors.As(err, &ce) {
-			e.stats.CommandsRejected.Add(1)
+		if err != nil {
+			if ce := (*CommandError)(nil); errors.As(err, &ce) {
+				e.stats.CommandsRejected.Add(1)
+			}
 		}
 		return reply, err
 	}
