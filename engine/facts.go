@@ -191,15 +191,10 @@ func (r *run) participantFacts() string {
 	// another role, while Twilio keeps the label the leg was dialed with.
 	// The label decides for a leg whose SID flowd does not know yet.
 	role = d.roleOfCall(ev.CallSid)
-	if withdrawn, ok := d.Withdrawn[label]; ok && role == "" && ev.CallSid != "" {
+	if withdrawn, ok := d.withdrawnCall(role, label, ev.CallSid); ok {
 		// A leg flowd withdrew got its join TwiML just before: it must
 		// not stay in the call.
 		ev.Fields["role"] = withdrawn
-		delete(d.Withdrawn, label)
-		if d.Removed == nil {
-			d.Removed = map[string]string{}
-		}
-		d.Removed[ev.CallSid] = withdrawn
 		if ev.Name != "participant.leave" && ev.ConferenceSid != "" {
 			r.addOp("withdraw", withdrawn, twilio.Op{Kind: twilio.OpDeleteParticipant, ConferenceSid: ev.ConferenceSid, Participant: ev.CallSid})
 		}
@@ -296,13 +291,8 @@ func (r *run) callStatusFacts() string {
 		}
 	}
 	status, _ := ev.Fields["status"].(string)
-	if withdrawn, ok := d.Withdrawn[label]; ok && role == "" && ev.CallSid != "" {
+	if withdrawn, ok := d.withdrawnCall(role, label, ev.CallSid); ok {
 		ev.Fields["role"] = withdrawn
-		delete(d.Withdrawn, label)
-		if d.Removed == nil {
-			d.Removed = map[string]string{}
-		}
-		d.Removed[ev.CallSid] = withdrawn
 		if !callEnded(status) {
 			r.addOp("withdraw", withdrawn, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: ev.CallSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
 			return "flowd withdrew this leg before it answered; it is hung up"

@@ -337,6 +337,22 @@ func (d *sessionData) markLeft(callSid, role string) {
 
 // dropRole takes a role out of the call now (flowd removed it); the leg's
 // later callbacks are recorded in the history, not delivered (Removed).
+// withdrawnCall: a callback names, by its label, the call of a leg flowd
+// withdrew (and its SID is no current role's); from now on that call is
+// known by its SID as removed. It returns the role the leg was for.
+func (d *sessionData) withdrawnCall(current, label, callSid string) (string, bool) {
+	role, ok := d.Withdrawn[label]
+	if !ok || current != "" || callSid == "" {
+		return "", false
+	}
+	delete(d.Withdrawn, label)
+	if d.Removed == nil {
+		d.Removed = map[string]string{}
+	}
+	d.Removed[callSid] = role
+	return role, true
+}
+
 func (d *sessionData) dropRole(role string) {
 	p := d.Roles[role]
 	if p == nil {
