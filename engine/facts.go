@@ -71,6 +71,14 @@ func (r *run) applyFacts() string {
 				delete(d.Roles, role)
 			}
 		}
+		// A participant flowd removed (its role given up, maybe to another
+		// leg) that Twilio would not remove: end its call instead, or it
+		// stays in the conference unknown to the flow.
+		if op, _ := ev.Fields["op"].(string); op == string(twilio.OpDeleteParticipant) {
+			if ref, _ := ev.Fields["participant"].(string); strings.HasPrefix(ref, "CA") && d.Removed[ref] != "" {
+				r.addOp("remove", d.Removed[ref], twilio.Op{Kind: twilio.OpUpdateCall, CallSid: ref, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+			}
+		}
 		// flowd notes a hold or a mute when it asks for one; Twilio never
 		// did it, so the note goes back, and the flow's recovery (and the
 		// desktop's commands) see the caller still on hold. Only while the
