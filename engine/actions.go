@@ -69,6 +69,12 @@ func (r *run) addOp(action, role string, op twilio.Op) {
 	r.ops = append(r.ops, outboxOp{Op: op, Action: action, Role: role, Seq: r.d.OpSeq})
 }
 
+// endCall hangs up one call (Calls resource, Status=completed: ringing or
+// in progress).
+func (r *run) endCall(action, role, callSid string) {
+	r.addOp(action, role, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: callSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+}
+
 func (r *run) sessionQuery(role string) url.Values {
 	q := url.Values{"session": {r.sess.ID}}
 	if role != "" {
@@ -599,7 +605,7 @@ func (r *run) withdrawCalledLeg(action, role string) bool {
 		return false
 	}
 	if p.CallSid != "" {
-		r.addOp(action, role, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: p.CallSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+		r.endCall(action, role, p.CallSid)
 	} else if p.Label != "" {
 		if r.d.Withdrawn == nil {
 			r.d.Withdrawn = map[string]string{}
@@ -852,7 +858,7 @@ func (r *run) hangup(a *flow.Action, p *flow.HangupAction) error {
 		if r.d.CallSid == "" {
 			return fmt.Errorf("no call to hang up")
 		}
-		r.addOp(a.Kind, flow.RoleCustomer, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: r.d.CallSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+		r.endCall(a.Kind, flow.RoleCustomer, r.d.CallSid)
 		return nil
 	}
 	callSid := ""
@@ -868,7 +874,7 @@ func (r *run) hangup(a *flow.Action, p *flow.HangupAction) error {
 	if callSid == "" {
 		return fmt.Errorf("role %s has no call to hang up", p.Role)
 	}
-	r.addOp(a.Kind, p.Role, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: callSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+	r.endCall(a.Kind, p.Role, callSid)
 	r.d.dropRole(p.Role)
 	r.refreshEnv()
 	return nil

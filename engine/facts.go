@@ -8,7 +8,6 @@ import (
 
 	"github.com/flowd/flowd/engine/flow"
 	"github.com/flowd/flowd/engine/twilio"
-	api "github.com/twilio/twilio-go/rest/api/v2010"
 )
 
 // applyFacts updates what the session knows from the event, fills the
@@ -61,42 +60,7 @@ func (r *run) applyFacts() string {
 
 	switch {
 	case ev.Name == "action.failed":
-		role, _ := ev.Fields["role"].(string)
-		p := d.Roles[role]
-		// A leg flowd could not create never existed: its role is free
-		// again (a supervisor can be dialed anew, and commands on the
-		// role are refused instead of acting on nothing).
-		if op, _ := ev.Fields["op"].(string); op == string(twilio.OpCreateParticipant) {
-			if p != nil && !p.Joined && p.CallSid == "" {
-				delete(d.Roles, role)
-			}
-		}
-		// A participant flowd removed (its role given up, maybe to another
-		// leg) that Twilio would not remove: end its call instead, or it
-		// stays in the conference unknown to the flow.
-		if op, _ := ev.Fields["op"].(string); op == string(twilio.OpDeleteParticipant) {
-			if ref, _ := ev.Fields["participant"].(string); strings.HasPrefix(ref, "CA") && d.Removed[ref] != "" {
-				r.addOp("remove", d.Removed[ref], twilio.Op{Kind: twilio.OpUpdateCall, CallSid: ref, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
-			}
-		}
-		// flowd notes a hold or a mute when it asks for one; Twilio never
-		// did it, so the note goes back, and the flow's recovery (and the
-		// desktop's commands) see the caller still on hold. Only while the
-		// role is the same leg and nothing asked otherwise since (a later
-		// hold waits behind this failed unhold, so it has set Hold again).
-		ref, _ := ev.Fields["participant"].(string)
-		if p != nil && ref != "" && (ref == p.CallSid || ref == p.Label) {
-			switch action, _ := ev.Fields["action"].(string); {
-			case action == "hold" && p.Hold:
-				p.Hold = false
-			case action == "unhold" && !p.Hold:
-				p.Hold = true
-			case action == "mute" && p.Muted:
-				p.Muted = false
-			case action == "unmute" && !p.Muted:
-				p.Muted = true
-			}
-		}
+		r.failedActionFacts()
 	case strings.HasPrefix(ev.Name, "reservation."):
 		return r.reservationFacts()
 	case strings.HasPrefix(ev.Name, "task."):
@@ -170,6 +134,50 @@ func (r *run) reservationFacts() string {
 		t.ReservationPending = false
 	}
 	return ""
+}
+
+// failedActionFacts takes back what flowd noted when it asked for a REST
+// call that has now failed for good (action.failed).
+func (r *run) failedActionFacts() {
+	ev, d := r.ev, r.d
+	role, _ := ev.Fields["role"].(string)
+	ref, _ := ev.Fields["participant"].(string)
+	p := d.Roles[role]
+	switch op, _ := ev.Fields["op"].(string); op {
+	case string(twilio.OpCreateParticipant):
+		// A leg flowd could not create never existed: its role is free
+		// again (a supervisor can be dialed anew, and commands on the
+		// role are refused instead of acting on nothing).
+		if p != nil && !p.Joined && p.CallSid == "" {
+			delete(d.Roles, role)
+		}
+	case string(twilio.OpDeleteParticipant):
+		// A participant flowd removed (its role given up, maybe to another
+		// leg) that Twilio would not remove: end its call instead, or it
+		// stays in the conference unknown to the flow.
+		if removed := d.Removed[ref]; removed != "" && strings.HasPrefix(ref, "CA") {
+			r.endCall("remove", removed, ref)
+		}
+	case string(twilio.OpUpdateParticipant):
+		// flowd notes a hold or a mute when it asks for one; Twilio never
+		// did it, so the note goes back, and the flow's recovery (and the
+		// desktop's commands) see the caller still on hold. Only while the
+		// role is the same leg and nothing asked otherwise since (a later
+		// hold waits behind this failed unhold, so it has set Hold again).
+		if p == nil || ref == "" || (ref != p.CallSid && ref != p.Label) {
+			return
+		}
+		switch action, _ := ev.Fields["action"].(string); {
+		case action == "hold" && p.Hold:
+			p.Hold = false
+		case action == "unhold" && !p.Hold:
+			p.Hold = true
+		case action == "mute" && p.Muted:
+			p.Muted = false
+		case action == "unmute" && !p.Muted:
+			p.Muted = true
+		}
+	}
 }
 
 // participantFacts resolves the participant's role and applies hold, mute,
@@ -302,7 +310,7 @@ func (r *run) callStatusFacts() string {
 	if withdrawn, ok := d.withdrawnCall(role, label, ev.CallSid); ok {
 		ev.Fields["role"] = withdrawn
 		if !callEnded(status) {
-			r.addOp("withdraw", withdrawn, twilio.Op{Kind: twilio.OpUpdateCall, CallSid: ev.CallSid, UpdateCall: &api.UpdateCallParams{Status: ptr("completed")}})
+			r.endCall("withdraw", withdrawn, ev.CallSid)
 			return "flowd withdrew this leg before it answered; it is hung up"
 		}
 		return "flowd withdrew this leg before it answered; its callbacks are recorded, not delivered"
