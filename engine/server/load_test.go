@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,7 +37,9 @@ import (
 // phase's length (default 5), FLOWD_LOAD_CONNS the closed-loop concurrency
 // (default 16), FLOWD_LOAD_RATE the fixed rate (default 1000/s),
 // FLOWD_LOAD_STORE=memory replaces SQLite with the memory store;
-// FLOWD_LOAD_STRICT=1 fails the test when a target is missed.
+// FLOWD_LOAD_STRICT=1 fails the test when a target is missed;
+// FLOWD_LOAD_CPUPROFILE=file writes a CPU profile of flowd's closed-loop
+// phase alone (the load generator's share is in it too).
 func TestLoad(t *testing.T) {
 	if os.Getenv("FLOWD_LOAD") != "1" {
 		t.Skip("set FLOWD_LOAD=1 to run the load benchmark")
@@ -134,7 +137,7 @@ func TestLoad(t *testing.T) {
 	}
 	t.Logf("setup: %d calls queued and assigned in %s", sessions, time.Since(start).Round(time.Millisecond))
 
-	flowd := g.closedLoop(client, public, conns, phase)
+	flowd := g.profiled(t, func() loadResult { return g.closedLoop(client, public, conns, phase) })
 	bareRes := g.closedLoop(client, bareURL, conns, phase)
 	fixed := g.openLoop(client, public, rate, phase)
 	fixedBare := g.openLoop(client, bareURL, rate, phase)
@@ -160,6 +163,25 @@ func TestLoad(t *testing.T) {
 	if os.Getenv("FLOWD_LOAD_STRICT") == "1" && (ratio < 0.5 || fixed.p99 > 2*time.Millisecond) {
 		t.Error("a target was missed")
 	}
+}
+
+// profiled runs phase under the CPU profiler when FLOWD_LOAD_CPUPROFILE
+// names a file.
+func (g *loadGen) profiled(t *testing.T, phase func() loadResult) loadResult {
+	path := os.Getenv("FLOWD_LOAD_CPUPROFILE")
+	if path == "" {
+		return phase()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	defer pprof.StopCPUProfile()
+	return phase()
 }
 
 func envInt(name string, def int) int {
