@@ -16,7 +16,8 @@ import (
 )
 
 // claimBatch bounds the outbox items one replica sends at once; the store
-// hands out at most one item per session, so they run in parallel safely.
+// hands out at most one item per session and lane (voice, TaskRouter), so
+// they run in parallel safely.
 const claimBatch = 32
 
 // Run sends outbox items until ctx ends: woken right after a commit, and

@@ -341,7 +341,8 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 			return Reply{}, err
 		}
 		// The engine's clock, not the store's, decides when work is due.
-		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: string(op.Op.Kind), Payload: b, NextAttempt: r.now, CreatedAt: r.now})
+		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: string(op.Op.Kind), Lane: op.Op.Kind.Lane(), Payload: b,
+			NextAttempt: r.now, CreatedAt: r.now})
 	}
 	if c.IdempotencyKey != "" {
 		start := len(buf)

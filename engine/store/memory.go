@@ -20,10 +20,12 @@ type memory struct {
 	aliases  map[string]string // alias -> session ID
 	keys     map[string]memKey // idempotency key -> reply
 	items    map[int64]*OutboxItem
-	queues   map[string][]int64 // session -> pending item IDs in ID order
+	queues   map[queueKey][]int64 // session and lane -> pending item IDs in ID order
 	lastID   int64
 	flows    map[string]FlowRevision // revision -> source
 }
+
+type queueKey struct{ session, lane string }
 
 type memKey struct {
 	reply []byte
@@ -43,7 +45,7 @@ func NewMemory() Store {
 		aliases:  map[string]string{},
 		keys:     map[string]memKey{},
 		items:    map[int64]*OutboxItem{},
-		queues:   map[string][]int64{},
+		queues:   map[queueKey][]int64{},
 		flows:    map[string]FlowRevision{},
 	}
 }
@@ -141,6 +143,7 @@ func (m *memory) Commit(ctx context.Context, c Commit) (int64, error) {
 			ID:          m.lastID,
 			Session:     id,
 			Kind:        it.Kind,
+			Lane:        it.Lane,
 			Payload:     clone(it.Payload),
 			Status:      OutboxPending,
 			NextAttempt: orNow(it.NextAttempt, now),
@@ -148,7 +151,8 @@ func (m *memory) Commit(ctx context.Context, c Commit) (int64, error) {
 		}
 		m.items[item.ID] = item
 		ms.outbox = append(ms.outbox, item.ID)
-		m.queues[id] = append(m.queues[id], item.ID)
+		q := queueKey{id, it.Lane}
+		m.queues[q] = append(m.queues[q], item.ID)
 	}
 	if c.IdempotencyKey != "" {
 		m.keys[c.IdempotencyKey] = memKey{reply: clone(c.Reply), at: now}
@@ -226,7 +230,8 @@ func (m *memory) ClaimOutbox(ctx context.Context, owner string, now time.Time, l
 		return nil, err
 	}
 	defer m.mu.Unlock()
-	// Only the head of each session's pending queue is a candidate.
+	// Only the head of each session's pending queue in each lane is a
+	// candidate.
 	var heads []*OutboxItem
 	for _, q := range m.queues {
 		it := m.items[q[0]]
@@ -272,19 +277,30 @@ func (m *memory) owned(id int64, owner string) (*OutboxItem, error) {
 	return it, nil
 }
 
+// pending reports whether any of the session's items is still pending.
+func (m *memory) pending(ms *memSession) bool {
+	for _, id := range ms.outbox {
+		if m.items[id].Status == OutboxPending {
+			return true
+		}
+	}
+	return false
+}
+
 // finish settles an item and unblocks its session's next one.
 func (m *memory) finish(it *OutboxItem, status OutboxStatus) {
 	it.Status = status
 	it.LeaseOwner = ""
 	it.LeaseUntil = time.Time{}
-	q := m.queues[it.Session]
+	key := queueKey{it.Session, it.Lane}
+	q := m.queues[key]
 	if i := slices.Index(q, it.ID); i >= 0 {
 		q = slices.Delete(q, i, i+1)
 	}
 	if len(q) == 0 {
-		delete(m.queues, it.Session)
+		delete(m.queues, key)
 	} else {
-		m.queues[it.Session] = q
+		m.queues[key] = q
 	}
 }
 
@@ -389,7 +405,7 @@ func (m *memory) Prune(ctx context.Context, r Retention) (Pruned, error) {
 			if len(doomed) == limit {
 				break
 			}
-			if ms.s.Final && ms.s.UpdatedAt.Before(r.FinishedBefore) && len(m.queues[id]) == 0 {
+			if ms.s.Final && ms.s.UpdatedAt.Before(r.FinishedBefore) && !m.pending(ms) {
 				doomed = append(doomed, id)
 			}
 		}
@@ -398,7 +414,6 @@ func (m *memory) Prune(ctx context.Context, r Retention) (Pruned, error) {
 				delete(m.items, item)
 			}
 			delete(m.sessions, id)
-			delete(m.queues, id)
 		}
 		if len(doomed) > 0 {
 			for a, id := range m.aliases {

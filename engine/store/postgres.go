@@ -147,7 +147,7 @@ func (s *pgStore) migrate(ctx context.Context) error {
 
 const (
 	pgSessionCols = `id, flow, revision, state, final, version, data, created_at, updated_at`
-	pgOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at, claims`
+	pgOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at, claims, lane`
 )
 
 func (s *pgStore) Get(ctx context.Context, id string) (Session, error) {
@@ -226,18 +226,19 @@ func (s *pgStore) commit(ctx context.Context, c *Commit) (int64, error) {
 	}
 	if len(c.Outbox) > 0 {
 		kinds := make([]string, len(c.Outbox))
+		lanes := make([]string, len(c.Outbox))
 		payloads := make([][]byte, len(c.Outbox))
 		next := make([]time.Time, len(c.Outbox))
 		created := make([]time.Time, len(c.Outbox))
 		for i, it := range c.Outbox {
-			kinds[i], payloads[i] = it.Kind, it.Payload
+			kinds[i], lanes[i], payloads[i] = it.Kind, it.Lane, it.Payload
 			next[i], created[i] = orNow(it.NextAttempt, now), orNow(it.CreatedAt, now)
 		}
 		// ORDER BY ordinality: IDs follow the order of c.Outbox.
-		b.Queue(`INSERT INTO outbox (session, kind, payload, next_attempt, created_at)
-			SELECT $1, u.k, u.p, u.n, u.c
-			FROM unnest($2::text[], $3::bytea[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS u(k, p, n, c, o)
-			ORDER BY u.o`, ss.ID, kinds, payloads, next, created)
+		b.Queue(`INSERT INTO outbox (session, kind, lane, payload, next_attempt, created_at)
+			SELECT $1, u.k, u.l, u.p, u.n, u.c
+			FROM unnest($2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY AS u(k, l, p, n, c, o)
+			ORDER BY u.o`, ss.ID, kinds, lanes, payloads, next, created)
 	}
 
 	conn, err := s.pool.acquire(ctx)
@@ -389,7 +390,7 @@ func scanPgItems(rows pgx.Rows) ([]OutboxItem, error) {
 			leaseUntil *time.Time
 		)
 		if err := rows.Scan(&it.ID, &it.Session, &it.Kind, &it.Payload, &status, &it.Attempts, &it.NextAttempt,
-			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &it.CreatedAt, &it.Claims); err != nil {
+			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &it.CreatedAt, &it.Claims, &it.Lane); err != nil {
 			return nil, err
 		}
 		it.Status = OutboxStatus(status)
@@ -404,12 +405,12 @@ func scanPgItems(rows pgx.Rows) ([]OutboxItem, error) {
 }
 
 // ClaimOutbox is one statement. The inner SELECT picks session heads (no
-// lower pending id in the same session) and locks them, skipping rows another
+// lower pending id in the same session and lane) and locks them, skipping rows another
 // replica is claiming right now; a row changed and committed by another
 // claimer since our snapshot is re-checked against the lease condition after
 // locking, so it is not claimed twice. A later item of a session can only
 // qualify once its predecessor is committed as sent/failed, so one session
-// never has two items in flight.
+// never has two items of one lane in flight.
 func (s *pgStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]OutboxItem, error) {
 	if owner == "" {
 		return nil, errors.New("store: claim: empty owner")
@@ -424,7 +425,7 @@ func (s *pgStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, 
 			WHERE o.status = 'pending' AND o.next_attempt <= $3
 			  AND (o.lease_until IS NULL OR o.lease_until <= $3)
 			  AND NOT EXISTS (SELECT 1 FROM outbox p
-			                  WHERE p.status = 'pending' AND p.session = o.session AND p.id < o.id)
+			                  WHERE p.status = 'pending' AND p.session = o.session AND p.lane = o.lane AND p.id < o.id)
 			ORDER BY o.id
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED)

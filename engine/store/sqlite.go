@@ -212,7 +212,7 @@ func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
 
 const (
 	sqliteSessionCols = `id, flow, revision, state, final, version, data, created_at, updated_at`
-	sqliteOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at, claims`
+	sqliteOutboxCols  = `id, session, kind, payload, status, attempts, next_attempt, lease_owner, lease_until, last_error, result, created_at, claims, lane`
 )
 
 func (s *sqliteStore) prepare(ctx context.Context) error {
@@ -224,10 +224,11 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 	var batch []prep
 	for n := 1; n <= sqliteBatch; n++ {
 		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+		outboxRows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ")
 		batch = append(batch,
 			prep{s.w, &s.insHistory[n], `INSERT INTO history (session, seq, at, kind, data) VALUES ` + rows},
 			// Rows get ids in VALUES order.
-			prep{s.w, &s.insOutbox[n], `INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES ` + rows})
+			prep{s.w, &s.insOutbox[n], `INSERT INTO outbox (session, kind, lane, payload, next_attempt, created_at) VALUES ` + outboxRows})
 	}
 	for _, p := range append(batch, []prep{
 		{s.w, &s.insKey, `INSERT INTO idempotency (key, session, reply, created_at) VALUES (?, ?, ?, ?)
@@ -250,7 +251,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{s.w, &s.claim, `UPDATE outbox SET lease_owner = ?1, lease_until = ?2, claims = claims + 1
 			WHERE id IN (
 				SELECT o.id
-				FROM (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY session) AS h
+				FROM (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY session, lane) AS h
 				JOIN outbox o ON o.id = h.id
 				WHERE o.next_attempt <= ?3 AND (o.lease_until IS NULL OR o.lease_until <= ?3)
 				ORDER BY o.id LIMIT ?4)
@@ -447,9 +448,9 @@ func (s *sqliteStore) commitTx(ctx context.Context, tx *sql.Tx, c *Commit) (Sess
 	for rest := c.Outbox; len(rest) > 0; {
 		chunk := rest[:min(len(rest), sqliteBatch)]
 		rest = rest[len(chunk):]
-		args := make([]any, 0, 5*len(chunk))
+		args := make([]any, 0, 6*len(chunk))
 		for _, it := range chunk {
-			args = append(args, ss.ID, it.Kind, it.Payload, orNow(it.NextAttempt, now).UnixNano(), orNow(it.CreatedAt, now).UnixNano())
+			args = append(args, ss.ID, it.Kind, it.Lane, it.Payload, orNow(it.NextAttempt, now).UnixNano(), orNow(it.CreatedAt, now).UnixNano())
 		}
 		if _, err := tx.StmtContext(ctx, s.insOutbox[len(chunk)]).ExecContext(ctx, args...); err != nil {
 			return Session{}, err
@@ -576,7 +577,7 @@ func scanSQLiteItems(rows *sql.Rows) ([]OutboxItem, error) {
 			next, leaseUntil, createdAt sql.NullInt64
 		)
 		if err := rows.Scan(&it.ID, &it.Session, &it.Kind, &it.Payload, &status, &it.Attempts, &next,
-			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &createdAt, &it.Claims); err != nil {
+			&it.LeaseOwner, &leaseUntil, &it.LastError, &it.Result, &createdAt, &it.Claims, &it.Lane); err != nil {
 			return nil, err
 		}
 		it.Status = OutboxStatus(status)

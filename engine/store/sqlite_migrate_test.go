@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestSQLiteUpgradeFromFirstSchema: a database written by the first schema
@@ -45,6 +46,7 @@ func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 		`INSERT INTO idempotency VALUES ('k2', 'CA1', '"second"', 20)`,
 		`INSERT INTO aliases VALUES ('WT1', 'CA1')`,
 		`INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES ('CA1', 'call.update', '{}', 1, 1)`,
+		`INSERT INTO outbox (session, kind, payload, next_attempt, created_at) VALUES ('CA1', 'task.update', '{}', 1, 1)`,
 		`INSERT INTO idempotency VALUES ('k1', 'CA1', '"first"', 10)`,
 	}
 	for _, q := range stmts {
@@ -89,8 +91,12 @@ func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 	if id, err := s.Resolve(ctx, "WT1"); err != nil || id != "CA1" {
 		t.Errorf("Resolve(WT1) = %q, %v; want CA1", id, err)
 	}
-	if items, err := s.Outbox(ctx, "CA1"); err != nil || len(items) != 1 || items[0].Kind != "call.update" {
-		t.Errorf("Outbox(CA1) = %+v, %v; want the one item", items, err)
+	// Items pending across the upgrade join the engine's lanes, so an
+	// item queued after it waits for the older one of its lane.
+	items, err := s.Outbox(ctx, "CA1")
+	if err != nil || len(items) != 2 || items[0].Kind != "call.update" || items[0].Lane != "voice" ||
+		items[1].Kind != "task.update" || items[1].Lane != "taskrouter" {
+		t.Errorf("Outbox(CA1) = %+v, %v; want call.update in lane voice, task.update in lane taskrouter", items, err)
 	}
 	if n, err := s.Live(ctx); err != nil || n != 1 {
 		t.Errorf("Live = %d, %v; want 1 (CA2 is final)", n, err)
@@ -111,9 +117,14 @@ func TestSQLiteUpgradeFromFirstSchema(t *testing.T) {
 		t.Fatalf("commit with a key stored before the upgrade: %v, want ErrDuplicate", err)
 	}
 	next := Commit{Session: sess, IdempotencyKey: "k3", Reply: []byte(`"third"`),
-		History: []HistoryEntry{{Kind: "event", Data: []byte(`{"n":4}`)}}}
+		History: []HistoryEntry{{Kind: "event", Data: []byte(`{"n":4}`)}},
+		Outbox:  []OutboxItem{{Kind: "participant.update", Lane: "voice"}}}
 	if v, err := s.Commit(ctx, next); err != nil || v != 4 {
 		t.Fatalf("next commit: version %d, %v", v, err)
+	}
+	claimed, err := s.ClaimOutbox(ctx, "w", time.Now(), time.Minute, 0)
+	if err != nil || len(claimed) != 2 || claimed[0].Kind != "call.update" || claimed[1].Kind != "task.update" {
+		t.Errorf("claim after the upgrade = %+v, %v; want the heads of both lanes, not the new participant.update", claimed, err)
 	}
 	es, err := s.History(ctx, "CA1", 3, 10)
 	if err != nil || len(es) != 1 || es[0].Seq != 4 {

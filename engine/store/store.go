@@ -106,9 +106,15 @@ const (
 
 // OutboxItem is one REST call to make after a commit.
 type OutboxItem struct {
-	ID       int64 // assigned by the store, increasing
-	Session  string
-	Kind     string // e.g. "participant.update"
+	ID      int64 // assigned by the store, increasing
+	Session string
+	Kind    string // e.g. "participant.update"
+	// Lane orders items: those of one session in one lane are sent
+	// strictly in ID order, and lanes do not wait for each other ("" is a
+	// lane like any other). The engine uses one lane per Twilio API, so a
+	// TaskRouter call that keeps failing does not hold up a call's voice
+	// requests.
+	Lane     string
 	Payload  []byte // opaque JSON
 	Status   OutboxStatus
 	Attempts int // number of Retry calls so far
@@ -222,9 +228,10 @@ type Store interface {
 	History(ctx context.Context, session string, after int64, limit int) ([]HistoryEntry, error)
 	// ClaimOutbox leases up to limit (limit<=0: no limit) pending items
 	// whose NextAttempt <= now and whose lease is absent or expired, in ID
-	// order, taking per session ONLY the oldest unfinished item (items of
-	// one session are sent strictly in ID order: an item is claimable only
-	// if no lower-ID item of the same session is still pending). Sets
+	// order, taking per session and lane ONLY the oldest unfinished item
+	// (items of one session and lane are sent strictly in ID order: an item
+	// is claimable only if no lower-ID item of the same session and lane is
+	// still pending). Sets
 	// LeaseOwner/LeaseUntil=now+lease. Safe for several replicas at once;
 	// no item is leased to two owners at once.
 	ClaimOutbox(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]OutboxItem, error)

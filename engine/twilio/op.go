@@ -29,6 +29,26 @@ const (
 	OpUpdateWorker      OpKind = "worker.update"      // WorkspaceSid + WorkerSid + UpdateWorker
 )
 
+// Outbox lanes (store.OutboxItem.Lane): a call's requests are sent in order
+// within a lane, and the lanes do not wait for each other.
+const (
+	LaneVoice      = "voice"      // calls, conferences, participants
+	LaneTaskRouter = "taskrouter" // tasks, reservations, workers
+)
+
+// Lane is the outbox lane of an operation of this kind. The two APIs act on
+// different things: a hold, an unhold or a transfer of the caller must not
+// wait behind a TaskRouter call Twilio keeps refusing with a 5xx (and the
+// reverse). The store's migrations that add lanes give items pending across
+// the upgrade the same lanes (migrations/*/…_outbox_lanes.sql).
+func (k OpKind) Lane() string {
+	switch k {
+	case OpCreateTask, OpFindTask, OpUpdateTask, OpUpdateReservation, OpUpdateWorker:
+		return LaneTaskRouter
+	}
+	return LaneVoice
+}
+
 // OpKinds lists every known kind, in a stable order.
 var OpKinds = []OpKind{
 	OpCreateParticipant, OpUpdateParticipant, OpDeleteParticipant,

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Copies", testCopies},
 		{"OutboxFields", testOutboxFields},
 		{"OutboxOrderPerSession", testOutboxOrder},
+		{"OutboxLanes", testOutboxLanes},
 		{"OutboxClaimLimit", testClaimLimit},
 		{"OutboxNextAttempt", testNextAttempt},
 		{"OutboxLease", testLease},
@@ -641,6 +642,42 @@ func testOutboxOrder(t *testing.T, s store.Store) {
 	}
 	if o[2].Status != store.OutboxPending || o[2].LeaseOwner != "w2" {
 		t.Fatalf("claimed item = %+v", o[2])
+	}
+}
+
+// testOutboxLanes: a session's lanes are independent queues; each is sent
+// strictly in order, and the lane is stored and read back.
+func testOutboxLanes(t *testing.T, s store.Store) {
+	item := func(kind, lane string) store.OutboxItem {
+		return store.OutboxItem{Kind: kind, Lane: lane, Payload: []byte(`{}`)}
+	}
+	create(t, s, store.Commit{Session: newSession("A"), Outbox: []store.OutboxItem{
+		item("tr1", "taskrouter"), item("v1", "voice"), item("tr2", "taskrouter"), item("v2", "voice"), item("x1", ""),
+	}})
+	now := time.Now()
+	heads := claim(t, s, "w", now, 10)
+	wantKinds(t, "first claim: the head of each lane", heads, "tr1", "v1", "x1")
+	if heads[0].Lane != "taskrouter" || heads[1].Lane != "voice" || heads[2].Lane != "" {
+		t.Fatalf("lanes read back: %+v", heads)
+	}
+	// tr1 keeps failing: its lane waits, the voice lane goes on.
+	if err := s.Retry(ctx(t), heads[0].ID, "w", now.Add(time.Hour), "503"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSent(ctx(t), heads[1].ID, "w", nil); err != nil {
+		t.Fatal(err)
+	}
+	v2 := claim(t, s, "w", now, 10)
+	wantKinds(t, "claim with tr1 retrying later", v2, "v2")
+	for _, id := range []int64{v2[0].ID, heads[2].ID} {
+		if err := s.MarkSent(ctx(t), id, "w", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A later item of a lane still waits for its lane's head.
+	wantKinds(t, "claim when tr1 is due", claim(t, s, "w", now.Add(time.Hour), 10), "tr1")
+	if o := outbox(t, s, "A"); o[3].Lane != "voice" || o[4].Lane != "" {
+		t.Fatalf("Outbox(A) lanes: %+v", o)
 	}
 }
 
