@@ -63,7 +63,8 @@
 // # Effects
 //
 // REST calls are written to the outbox in the same transaction as the state
-// and sent afterwards by the dispatcher (dispatch.go), in order per session,
+// and sent afterwards by the dispatcher (dispatch.go), in order per session
+// and lane (voice or TaskRouter: twilio.OpKind.Lane),
 // with retries on 429, 5xx and network errors; after RetryFor the call is
 // marked failed and an action.failed event is delivered to the flow so it can
 // recover the caller.
