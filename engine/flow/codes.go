@@ -89,7 +89,7 @@ var Codes = []CodeSpec{
 	{CodeUnknownVar, SeverityError, "vars.NAME read but never declared under vars: nor assigned by a set action."},
 	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled."},
 	{CodeUnknownParam, SeverityError, "params.NAME is not a parameter of the command being handled (or params is read in a handler that is not a command)."},
-	{CodeTypeMismatch, SeverityError, "event.NAME or params.NAME is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},
+	{CodeTypeMismatch, SeverityError, "event.NAME, params.NAME, or a vars.NAME every value of which in the flow has one type, is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},
 	{CodeUnknownValue, SeverityError, "event.NAME or params.NAME is compared with a value it never has: a call status Twilio does not send, a value outside the parameter's enum."},
 	{CodeEnvUnset, SeverityWarning, "env.NAME is not set in the environment validate ran in (CI often lacks production settings); the value is empty at run time unless it is set when flowd serve starts."},
 	{CodeDynamicEnv, SeverityError, "env is indexed with a computed name, or the environment is read through $env; only env.NAME (a constant) is allowed, so a flow reads no variable it does not name."},

@@ -117,6 +117,8 @@ type Template struct {
 	Pos    Pos
 	parts  []templatePart
 	refs   []exprRef // what the expressions read (offsets in runes of Source)
+	// result is the type of what Value returns (nil: unknown).
+	result *typeTerm
 }
 
 type templatePart struct {
@@ -143,6 +145,9 @@ func CompileTemplate(src string, pos Pos) (*Template, error) {
 		if i < 0 {
 			if rest != "" {
 				t.parts = append(t.parts, templatePart{lit: rest})
+			}
+			if len(t.parts) != 1 || t.parts[0].program == nil {
+				t.result = stringTerm // Value renders it as text
 			}
 			return t, nil
 		}
@@ -172,6 +177,7 @@ func CompileTemplate(src string, pos Pos) (*Template, error) {
 			return nil, ee
 		}
 		t.parts = append(t.parts, templatePart{program: c.prog})
+		t.result = c.term // kept if this is the only part
 		if len(c.refs) > 0 {
 			base := utf8.RuneCountInString(src[:offset+i+3])
 			for _, r := range c.refs {

@@ -26,8 +26,9 @@ import (
 // exprRef is something an expression reads that validation checks:
 // participants.NAME, vars.NAME, env.NAME, event.NAME, params.NAME (Name is ""
 // when the member is computed), or a constant compared with a field of the
-// event or a command parameter (Root "event" or "params", Field the field,
-// Const the constant's type, Name its text, Off its offset).
+// event, a command parameter or a session variable (Root "event", "params"
+// or "vars", Field the field, Const the constant's type, Name its text, Off
+// its offset).
 type exprRef struct {
 	Root  string
 	Name  string
@@ -46,6 +47,8 @@ type exprRef struct {
 type compiled struct {
 	prog *vm.Program
 	refs []exprRef
+	// term is the type of the expression's value (vartypes.go).
+	term *typeTerm
 	err  *exprError
 }
 
@@ -110,6 +113,13 @@ func doCompile(code string, asBool bool) (out *compiled) {
 	if _, err := new(checker.Checker).PatchAndCheck(tree, cfg); err != nil {
 		out.err = toExprError(err)
 		return out
+	}
+	out.term = termOf(tree.Node)
+	for _, r := range out.refs {
+		if r.Root == "env" && r.Name == "" {
+			// $env or env[…]: what it reads is not known.
+			out.term = anyTerm
+		}
 	}
 	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
 		var fe *file.Error
@@ -206,11 +216,12 @@ func (v *refVisitor) Visit(np *ast.Node) {
 	}
 }
 
-// compared records a comparison of event.NAME or params.NAME with a
-// constant, whose type validation checks against the field's.
+// compared records a comparison of event.NAME, params.NAME or vars.NAME
+// with a constant, whose type validation checks against the field's (the
+// variable's, when it has one).
 func (v *refVisitor) compared(op string, field, constant ast.Node) {
 	root, name, _, ok := member(field)
-	if !ok || (root != "event" && root != "params") || name == "" {
+	if !ok || (root != "event" && root != "params" && root != "vars") || name == "" {
 		return
 	}
 	typ, text, ok := constantOf(constant)

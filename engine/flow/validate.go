@@ -217,6 +217,7 @@ func (v *validator) checkRoles() {
 func (v *validator) checkExprs() {
 	f := v.f
 	used := map[string]bool{}
+	varTypes := v.varTypes()
 	for _, site := range v.d.exprs {
 		ev, isEvent := EventByName(site.ctx.event)
 		cmd := f.Commands[site.ctx.event]
@@ -251,6 +252,12 @@ func (v *validator) checkExprs() {
 					values = pp.Enum
 				}
 				v.checkComparison(p, r, "params."+r.Field, typ, false, values)
+			case r.Const != "" && r.Root == "vars":
+				// Only a variable every value of which has one type
+				// (vartypes.go); one never assigned is unknown-var.
+				if typ, ok := varTypes[r.Field]; ok {
+					v.checkComparison(p, r, "vars."+r.Field, typ, false, nil)
+				}
 			case r.Root == "participants":
 				if r.Name != "" && !f.HasRole(r.Name) {
 					v.unknownRole(p, r.Name, " in participants."+r.Name)
