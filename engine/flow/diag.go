@@ -29,10 +29,12 @@ func (d Diagnostic) String() string {
 	return fmt.Sprintf("%s:%d:%d: %s[%s]: %s", d.Pos.File, d.Pos.Line, d.Pos.Col, d.Severity, d.Code, d.Message)
 }
 
-// Diagnostics is a list sorted by file, line, column, code.
+// Diagnostics is a list sorted by file, line, column, code, message.
 type Diagnostics []Diagnostic
 
-// Sort orders by position, then code.
+// Sort orders by position, then code, then message: two problems at one
+// place (a key unknown both to a state and to a transition, when an alias
+// puts one mapping in both) come out in the same order on every run.
 func (ds Diagnostics) Sort() {
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i], ds[j]
@@ -45,7 +47,10 @@ func (ds Diagnostics) Sort() {
 		if a.Pos.Col != b.Pos.Col {
 			return a.Pos.Col < b.Pos.Col
 		}
-		return a.Code < b.Code
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.Message < b.Message
 	})
 }
 
