@@ -231,11 +231,24 @@ func (m *memory) ClaimOutbox(ctx context.Context, owner string, now time.Time, l
 	}
 	defer m.mu.Unlock()
 	// Only the head of each session's pending queue in each lane is a
-	// candidate.
+	// candidate, and the empty lane (a flowd from before lanes) keeps
+	// strict order with every lane of its session.
+	oldest := map[string]int64{} // session -> its oldest pending item, any lane
+	for k, q := range m.queues {
+		if id, ok := oldest[k.session]; !ok || q[0] < id {
+			oldest[k.session] = q[0]
+		}
+	}
 	var heads []*OutboxItem
-	for _, q := range m.queues {
+	for k, q := range m.queues {
 		it := m.items[q[0]]
 		if it.NextAttempt.After(now) || (!it.LeaseUntil.IsZero() && it.LeaseUntil.After(now)) {
+			continue
+		}
+		if k.lane == "" && oldest[k.session] < it.ID {
+			continue
+		}
+		if legacy := m.queues[queueKey{k.session, ""}]; k.lane != "" && len(legacy) > 0 && legacy[0] < it.ID {
 			continue
 		}
 		heads = append(heads, it)

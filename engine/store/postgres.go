@@ -425,7 +425,10 @@ func (s *pgStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, 
 			WHERE o.status = 'pending' AND o.next_attempt <= $3
 			  AND (o.lease_until IS NULL OR o.lease_until <= $3)
 			  AND NOT EXISTS (SELECT 1 FROM outbox p
-			                  WHERE p.status = 'pending' AND p.session = o.session AND p.lane = o.lane AND p.id < o.id)
+			                  WHERE p.status = 'pending' AND p.session = o.session AND p.id < o.id
+			                    -- the empty lane (a flowd from before lanes) keeps
+			                    -- strict order with every lane of its session
+			                    AND (p.lane = o.lane OR p.lane = '' OR o.lane = ''))
 			ORDER BY o.id
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED)

@@ -254,6 +254,11 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 				FROM (SELECT min(id) AS id FROM outbox WHERE status = 'pending' GROUP BY session, lane) AS h
 				JOIN outbox o ON o.id = h.id
 				WHERE o.next_attempt <= ?3 AND (o.lease_until IS NULL OR o.lease_until <= ?3)
+				  -- The empty lane (a flowd from before lanes) keeps strict
+				  -- order with every lane of its session.
+				  AND NOT EXISTS (SELECT 1 FROM outbox p
+				                  WHERE p.status = 'pending' AND p.session = o.session AND p.id < o.id
+				                    AND (p.lane = '' OR o.lane = ''))
 				ORDER BY o.id LIMIT ?4)
 			RETURNING ` + sqliteOutboxCols},
 		{s.w, &s.markSent, `UPDATE outbox SET status = 'sent', result = ?3, lease_owner = '', lease_until = NULL

@@ -110,10 +110,12 @@ type OutboxItem struct {
 	Session string
 	Kind    string // e.g. "participant.update"
 	// Lane orders items: those of one session in one lane are sent
-	// strictly in ID order, and lanes do not wait for each other ("" is a
-	// lane like any other). The engine uses one lane per Twilio API, so a
-	// TaskRouter call that keeps failing does not hold up a call's voice
-	// requests.
+	// strictly in ID order, and lanes do not wait for each other. The
+	// engine uses one lane per Twilio API, so a TaskRouter call that keeps
+	// failing does not hold up a call's voice requests. The empty lane is
+	// what a flowd from before lanes writes (during a rolling upgrade, or
+	// after a rollback): its items keep that version's strict order, waiting
+	// for and holding back every item of their session, in any lane.
 	Lane     string
 	Payload  []byte // opaque JSON
 	Status   OutboxStatus
@@ -230,8 +232,9 @@ type Store interface {
 	// whose NextAttempt <= now and whose lease is absent or expired, in ID
 	// order, taking per session and lane ONLY the oldest unfinished item
 	// (items of one session and lane are sent strictly in ID order: an item
-	// is claimable only if no lower-ID item of the same session and lane is
-	// still pending). Sets
+	// is claimable only if no lower-ID item of the same session and lane,
+	// nor of the session's empty lane, is still pending; an item of the
+	// empty lane only if no lower-ID item of its session is). Sets
 	// LeaseOwner/LeaseUntil=now+lease. Safe for several replicas at once;
 	// no item is leased to two owners at once.
 	ClaimOutbox(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]OutboxItem, error)

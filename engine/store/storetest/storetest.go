@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxFields", testOutboxFields},
 		{"OutboxOrderPerSession", testOutboxOrder},
 		{"OutboxLanes", testOutboxLanes},
+		{"OutboxEmptyLaneKeepsStrictOrder", testOutboxEmptyLane},
 		{"OutboxClaimLimit", testClaimLimit},
 		{"OutboxNextAttempt", testNextAttempt},
 		{"OutboxLease", testLease},
@@ -652,12 +653,12 @@ func testOutboxLanes(t *testing.T, s store.Store) {
 		return store.OutboxItem{Kind: kind, Lane: lane, Payload: []byte(`{}`)}
 	}
 	create(t, s, store.Commit{Session: newSession("A"), Outbox: []store.OutboxItem{
-		item("tr1", "taskrouter"), item("v1", "voice"), item("tr2", "taskrouter"), item("v2", "voice"), item("x1", ""),
+		item("tr1", "taskrouter"), item("v1", "voice"), item("tr2", "taskrouter"), item("v2", "voice"), item("o1", "other"),
 	}})
 	now := time.Now()
 	heads := claim(t, s, "w", now, 10)
-	wantKinds(t, "first claim: the head of each lane", heads, "tr1", "v1", "x1")
-	if heads[0].Lane != "taskrouter" || heads[1].Lane != "voice" || heads[2].Lane != "" {
+	wantKinds(t, "first claim: the head of each lane", heads, "tr1", "v1", "o1")
+	if heads[0].Lane != "taskrouter" || heads[1].Lane != "voice" || heads[2].Lane != "other" {
 		t.Fatalf("lanes read back: %+v", heads)
 	}
 	// tr1 keeps failing: its lane waits, the voice lane goes on.
@@ -676,9 +677,39 @@ func testOutboxLanes(t *testing.T, s store.Store) {
 	}
 	// A later item of a lane still waits for its lane's head.
 	wantKinds(t, "claim when tr1 is due", claim(t, s, "w", now.Add(time.Hour), 10), "tr1")
-	if o := outbox(t, s, "A"); o[3].Lane != "voice" || o[4].Lane != "" {
+	if o := outbox(t, s, "A"); o[3].Lane != "voice" || o[4].Lane != "other" {
 		t.Fatalf("Outbox(A) lanes: %+v", o)
 	}
+}
+
+// testOutboxEmptyLane: items of the empty lane, which a flowd from before
+// lanes writes during a rolling upgrade, keep that version's strict order
+// with every item of their session: an old replica's hold waiting for its
+// retry is not overtaken by a new replica's unhold.
+func testOutboxEmptyLane(t *testing.T, s store.Store) {
+	item := func(kind, lane string) store.OutboxItem {
+		return store.OutboxItem{Kind: kind, Lane: lane, Payload: []byte(`{}`)}
+	}
+	create(t, s, store.Commit{Session: newSession("A"), Outbox: []store.OutboxItem{
+		item("hold", ""), item("unhold", "voice"), item("complete", "taskrouter"),
+	}})
+	create(t, s, store.Commit{Session: newSession("B"), Outbox: []store.OutboxItem{
+		item("b-voice", "voice"), item("b-old", ""), item("b-task", "taskrouter"),
+	}})
+	now := time.Now()
+	first := claim(t, s, "w", now, 10)
+	wantKinds(t, "first claim: only each session's oldest", first, "hold", "b-voice")
+	for _, it := range first {
+		if err := s.MarkSent(ctx(t), it.ID, "w", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := claim(t, s, "w", now, 10)
+	wantKinds(t, "after those are sent", second, "unhold", "complete", "b-old")
+	if err := s.MarkSent(ctx(t), second[2].ID, "w", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantKinds(t, "after b-old is sent", claim(t, s, "w", now, 10), "b-task")
 }
 
 func testClaimLimit(t *testing.T, s store.Store) {
