@@ -421,8 +421,8 @@ func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: 1, Column: 1}
 	}
 	root := doc.Content[0]
-	w := &safetyWalker{src: src, diags: diags, seen: map[*yaml.Node]bool{}}
-	if !w.walk(root, 1) || w.dups > 0 {
+	w := &safetyWalker{src: src, diags: diags}
+	if !w.walk(root, 1, false) || w.dups > 0 {
 		// After a duplicate key, which value counts is a guess: stop here
 		// rather than report what follows from the guess.
 		return nil
@@ -436,12 +436,15 @@ type safetyWalker struct {
 	src   *source
 	diags *Diagnostics
 	count int
-	seen  map[*yaml.Node]bool
 	fail  bool
 	dups  int
 }
 
-func (w *safetyWalker) walk(n *yaml.Node, depth int) bool {
+// walk counts n's nodes (through aliases, as a decoder expands them) and
+// checks its mappings for duplicate keys. Under an alias (aliased) the
+// keys are not checked again: the anchored node is also walked where it is
+// defined, and checked there once.
+func (w *safetyWalker) walk(n *yaml.Node, depth int, aliased bool) bool {
 	if w.fail || n == nil {
 		return !w.fail
 	}
@@ -460,38 +463,62 @@ func (w *safetyWalker) walk(n *yaml.Node, depth int) bool {
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		return w.walk(n.Alias, depth+1)
+		return w.walk(n.Alias, depth+1, true)
 	case yaml.MappingNode:
-		if !w.seen[n] {
-			w.seen[n] = true
-			first := map[string]*yaml.Node{}
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if k.Kind != yaml.ScalarNode {
-					continue
-				}
-				if prev, ok := first[k.Value]; ok {
-					*w.diags = append(*w.diags, diag(w.src.nodePos(k), CodeDuplicateKey,
-						"key %q is already defined at line %d; YAML would keep only one of them", k.Value, prev.Line))
-					w.dups++
-					continue
-				}
-				first[k.Value] = k
-			}
+		if !aliased {
+			w.checkKeys(n)
 		}
 		for _, c := range n.Content {
-			if !w.walk(c, depth+1) {
+			if !w.walk(c, depth+1, aliased) {
 				return false
 			}
 		}
 	case yaml.SequenceNode, yaml.DocumentNode:
 		for _, c := range n.Content {
-			if !w.walk(c, depth+1) {
+			if !w.walk(c, depth+1, aliased) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// smallMapping is the size up to which checkKeys compares keys pairwise
+// rather than building a map: most of a flow's mappings are this small.
+const smallMapping = 16
+
+// checkKeys reports each key of mapping n that repeats an earlier one.
+func (w *safetyWalker) checkKeys(n *yaml.Node) {
+	var first map[string]*yaml.Node
+	if len(n.Content)/2 > smallMapping {
+		first = make(map[string]*yaml.Node, len(n.Content)/2)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			continue
+		}
+		var prev *yaml.Node
+		if first != nil {
+			prev = first[k.Value]
+		} else {
+			for j := 0; j < i; j += 2 {
+				if p := n.Content[j]; p.Kind == yaml.ScalarNode && p.Value == k.Value {
+					prev = p
+					break
+				}
+			}
+		}
+		if prev != nil {
+			*w.diags = append(*w.diags, diag(w.src.nodePos(k), CodeDuplicateKey,
+				"key %q is already defined at line %d; YAML would keep only one of them", k.Value, prev.Line))
+			w.dups++
+			continue
+		}
+		if first != nil {
+			first[k.Value] = k
+		}
+	}
 }
 
 // syntaxErrorPos finds where a YAML syntax error really is. yaml.v3 often
