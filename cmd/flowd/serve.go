@@ -34,7 +34,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Addr, "addr", serveDefault(cfg.Addr, server.DefaultAddr), "listen address (FLOWD_ADDR)")
 	flows := fs.String("flows", serveDefault(strings.Join(cfg.Flows, ","), server.DefaultFlows), "flow files, directories or globs, comma- or colon-separated (FLOWD_FLOWS)")
 	fs.StringVar(&cfg.Store, "store", serveDefault(cfg.Store, server.DefaultStore), "store: memory:, sqlite:PATH or postgres://… (FLOWD_STORE)")
-	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default "+server.DefaultPublicURL+")")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default http://localhost and the port of -addr)")
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", cfg.TwilioAPIURL, "send Twilio REST calls here instead of Twilio (FLOWD_TWILIO_API_URL)")
 	retain := fs.String("retain", serveDefault(getenv("FLOWD_RETAIN"), "30d"), "keep a finished call's history this long: a duration (72h), days (30d) or off (FLOWD_RETAIN)")
 	retainKeys := fs.String("retain-keys", serveDefault(getenv("FLOWD_RETAIN_KEYS"), "24h"), "keep idempotency keys this long: a duration, days or off (FLOWD_RETAIN_KEYS)")

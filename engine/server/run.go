@@ -51,8 +51,8 @@ type Config struct {
 	Store string
 	// PublicURL is the base URL Twilio uses to reach flowd
 	// (FLOWD_PUBLIC_URL); webhook signatures are checked against it and
-	// callback URLs are built from it. Default http://localhost:8080, with
-	// a warning.
+	// callback URLs are built from it. Default http://localhost:PORT, the
+	// port of Addr (http://localhost:8080), with a warning.
 	PublicURL string
 
 	AccountSid string // TWILIO_ACCOUNT_SID
@@ -180,6 +180,24 @@ func ProcessEnv() map[string]string {
 	return env
 }
 
+// localURL is the public URL assumed when none is set: this machine, on the
+// port flowd listens on (http://localhost:8080 by default), so that a
+// request signed for what a local tool reaches is checked against the same
+// URL.
+func localURL(ln net.Listener, addr string) string {
+	if ln != nil {
+		addr = ln.Addr().String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return DefaultPublicURL
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // Run serves until ctx ends, then shuts down gracefully: readiness fails,
 // in-flight requests finish (ShutdownTimeout), the outbox dispatcher stops
 // and what is due in the outbox is sent (FlushTimeout). It returns an error
@@ -194,15 +212,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.AuthToken == "" {
 		log.Error("TWILIO_AUTH_TOKEN is not set: flowd cannot check X-Twilio-Signature, so every /twilio/* webhook is refused with 503")
 	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = DefaultPublicURL
-		log.Warn("FLOWD_PUBLIC_URL is not set: using " + DefaultPublicURL + "; Twilio cannot reach that, and signatures of requests sent to any other URL will not match")
+		cfg.PublicURL = localURL(cfg.Listener, cfg.Addr)
+		log.Warn("FLOWD_PUBLIC_URL is not set: using " + cfg.PublicURL + "; Twilio cannot reach that, and signatures of requests sent to any other URL will not match")
 	}
 	if cfg.APIToken == "" {
 		log.Warn("FLOWD_API_TOKEN is not set: /v1 is open to anyone who can reach this server")
-	}
-	if cfg.Addr == "" {
-		cfg.Addr = DefaultAddr
 	}
 	if len(cfg.Flows) == 0 {
 		cfg.Flows = []string{DefaultFlows}

@@ -260,3 +260,29 @@ func TestRunDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestLocalURL: without FLOWD_PUBLIC_URL, signatures are checked against
+// this machine on the port flowd listens on, not always port 8080.
+func TestLocalURL(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{":8080", "http://localhost:8080"},
+		{"127.0.0.1:18080", "http://127.0.0.1:18080"},
+		{"0.0.0.0:9000", "http://localhost:9000"},
+		{"[::]:9000", "http://localhost:9000"},
+		{"[::1]:9000", "http://[::1]:9000"},
+		{"flowd.internal:80", "http://flowd.internal:80"},
+		{"no port", DefaultPublicURL},
+	} {
+		if got := localURL(nil, tc.addr); got != tc.want {
+			t.Errorf("localURL(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got, want := localURL(ln, ":8080"), "http://"+ln.Addr().String(); got != want {
+		t.Errorf("with a listener: %q, want %q", got, want)
+	}
+}
