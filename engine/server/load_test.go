@@ -250,12 +250,14 @@ type loadResult struct {
 	n, errors     int
 	elapsed       time.Duration
 	rps           float64
-	p50, p99, max time.Duration
+	p50, p90, p99 time.Duration
+	p999, max     time.Duration
 	late          int // open loop: sends more than 1 ms behind schedule
 }
 
 func (r loadResult) String(name string) string {
-	s := fmt.Sprintf("%-18s %7d requests, %8.0f req/s, p50 %s, p99 %s, max %s", name+":", r.n, r.rps, fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max))
+	s := fmt.Sprintf("%-18s %7d requests, %8.0f req/s, p50 %s, p90 %s, p99 %s, p99.9 %s, max %s", name+":", r.n, r.rps,
+		fmtDur(r.p50), fmtDur(r.p90), fmtDur(r.p99), fmtDur(r.p999), fmtDur(r.max))
 	if r.late > 0 {
 		s += fmt.Sprintf(", %d sent >1ms late", r.late)
 	}
@@ -274,7 +276,9 @@ func loadSummary(lat []time.Duration, errs int, elapsed time.Duration) loadResul
 	r := loadResult{n: len(lat), errors: errs, elapsed: elapsed, rps: float64(len(lat)) / elapsed.Seconds()}
 	if len(lat) > 0 {
 		r.p50 = lat[len(lat)/2]
+		r.p90 = lat[min(len(lat)-1, len(lat)*90/100)]
 		r.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		r.p999 = lat[min(len(lat)-1, len(lat)*999/1000)]
 		r.max = lat[len(lat)-1]
 	}
 	return r
