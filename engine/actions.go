@@ -46,10 +46,17 @@ func (r *run) str(t *flow.Template) (string, error) {
 	if t == nil {
 		return "", nil
 	}
+	return t.String(r.environment())
+}
+
+// environment is what templates and expressions read, built on first use:
+// the initial state's entry actions run before the event's handlers, and
+// need it as much as they do.
+func (r *run) environment() *flow.Env {
 	if r.env == nil {
 		r.env = r.buildEnv()
 	}
-	return t.String(r.env)
+	return r.env
 }
 
 // refreshEnv re-reads the facts actions change (roles, vars, state) so
@@ -224,7 +231,7 @@ func (r *run) runAction(a *flow.Action) error {
 		return nil
 	case *flow.SetAction:
 		for _, name := range p.Order {
-			v, err := p.Values[name].Value(r.env)
+			v, err := p.Values[name].Value(r.environment())
 			if err != nil {
 				return fmt.Errorf("set %s: %w", name, err)
 			}
@@ -271,7 +278,7 @@ func (r *run) gather(a *flow.Action, p *flow.GatherAction) error {
 func (r *run) renderAttributes(attrs map[string]*flow.Template) (map[string]any, error) {
 	out := make(map[string]any, len(attrs)+4)
 	for _, k := range sortedKeys(attrs) {
-		v, err := attrs[k].Value(r.env)
+		v, err := attrs[k].Value(r.environment())
 		if err != nil {
 			return nil, fmt.Errorf("attribute %s: %w", k, err)
 		}
