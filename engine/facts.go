@@ -295,6 +295,7 @@ func (r *run) callStatusFacts() string {
 	label, _ := ev.Fields["label"].(string)
 	delete(ev.Fields, "label")
 	role := d.roleOfCall(ev.CallSid)
+	alreadyLeft := false
 	if role == "" && ev.CallSid != "" {
 		if removed, ok := d.Removed[ev.CallSid]; ok {
 			// As for its conference callbacks: its role may belong to
@@ -303,7 +304,7 @@ func (r *run) callStatusFacts() string {
 			return "flowd removed this leg; its callbacks are recorded, not delivered"
 		}
 		if left, ok := d.Left[ev.CallSid]; ok {
-			role = left
+			role, alreadyLeft = left, true
 		}
 	}
 	status, _ := ev.Fields["status"].(string)
@@ -329,6 +330,14 @@ func (r *run) callStatusFacts() string {
 	p := d.Roles[role]
 	if p == nil {
 		return ""
+	}
+	if alreadyLeft && p.CallSid != ev.CallSid {
+		// The leg left the call earlier and its role is another leg's now
+		// (the next agent of a transfer, whose phone may still ring with
+		// no call SID known yet): this status is the old leg's last word.
+		// Taken as the role's, it freed the new agent's role, and the
+		// worker who answered was told the call was no longer needed.
+		return "this leg already left the call and its role is another leg's now; its status is recorded, not delivered"
 	}
 	if ev.CallSid != "" && p.CallSid == "" {
 		p.CallSid = ev.CallSid
