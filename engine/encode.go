@@ -165,5 +165,6 @@ func (r *Reply) appendJSON(b []byte) []byte {
 	}
 	o.String("session", r.Session, true)
 	o.String("state", r.State, true)
+	o.String("request", r.Request, true)
 	return o.End()
 }

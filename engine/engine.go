@@ -343,6 +343,8 @@ func (e *Engine) Handle(ctx context.Context, ev Event) (Reply, error) {
 		if err != nil && ev.IdempotencyKey != "" {
 			if r, ok, err2 := e.storedReply(ctx, ev.IdempotencyKey); err2 != nil {
 				return Reply{}, errors.Join(err, err2)
+			} else if ok && r.Request != "" && ev.Request != "" && r.Request != ev.Request {
+				return Reply{}, &KeyReusedError{Command: ev.Name}
 			} else if ok {
 				// A retry of a command that was carried out (refused
 				// only because it already was) is not a rejection.

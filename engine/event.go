@@ -55,6 +55,10 @@ type Event struct {
 	// IdempotencyKey is Twilio's I-Twilio-Idempotency-Token (or a command's
 	// Idempotency-Key header): a repeated key gets the first reply.
 	IdempotencyKey string
+	// Request fingerprints what a command's key stands for (its
+	// parameters): the key reused for other parameters is refused
+	// (KeyReusedError), not answered with the first request's reply.
+	Request string
 	// SequenceNumber orders conference callbacks; 0 when absent.
 	SequenceNumber int64
 	Timestamp      time.Time
@@ -80,6 +84,8 @@ type Reply struct {
 	// Duplicate is true when the reply was replayed for a repeated
 	// idempotency key.
 	Duplicate bool `json:"-"`
+	// Request is the Event.Request the reply was stored for.
+	Request string `json:"request,omitempty"`
 }
 
 // ErrUnknownSession: the event concerns no call flowd knows. Twilio
@@ -111,6 +117,15 @@ func (e *CommandError) Error() string {
 		msg += " (allowed now: " + strings.Join(e.Allowed, ", ") + ")"
 	}
 	return msg
+}
+
+// KeyReusedError: a command's Idempotency-Key was first used for a request
+// with other parameters (422). Replaying that request's answer would tell
+// the client something happened that it did not ask for.
+type KeyReusedError struct{ Command string }
+
+func (e *KeyReusedError) Error() string {
+	return fmt.Sprintf("command %q: this Idempotency-Key was used for a request with other parameters; use a new key for a new request", e.Command)
 }
 
 // ParamError is a command with bad parameters (422).

@@ -346,6 +346,7 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 	}
 	if c.IdempotencyKey != "" {
 		start := len(buf)
+		reply.Request = r.ev.Request
 		buf = reply.appendJSON(buf)
 		c.Reply = buf[start:len(buf):len(buf)]
 	}

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -139,6 +142,21 @@ func CommandEvent(taskKey, name string, params map[string]any, key string) Event
 	if params == nil {
 		params = map[string]any{}
 	}
-	return Event{Source: SourceCommand, Name: name, Session: taskKey, Params: params, IdempotencyKey: key,
+	ev := Event{Source: SourceCommand, Name: name, Session: taskKey, Params: params, IdempotencyKey: key,
 		Fields: map[string]any{"command": name}}
+	if key != "" {
+		ev.Request = paramsFingerprint(params)
+	}
+	return ev
+}
+
+// paramsFingerprint identifies a command's parameters: encoding/json
+// writes a map's keys sorted, so equal parameters give equal text.
+func paramsFingerprint(params map[string]any) string {
+	b, err := json.Marshal(params)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }

@@ -110,6 +110,7 @@ func (s *Server) engineError(c *gin.Context, err error, key string) {
 		ce *engine.CommandError
 		pe *engine.ParamError
 		ue *engine.UnknownCommandError
+		kr *engine.KeyReusedError
 	)
 	switch {
 	case errors.Is(err, engine.ErrUnknownSession):
@@ -122,6 +123,8 @@ func (s *Server) engineError(c *gin.Context, err error, key string) {
 			allowed = []string{}
 		}
 		apiError(c, http.StatusConflict, "not_allowed", ce.Error(), map[string]any{"allowed": allowed, "state": ce.State})
+	case errors.As(err, &kr):
+		apiError(c, http.StatusUnprocessableEntity, "idempotency_key_reused", kr.Error(), nil)
 	case errors.As(err, &pe):
 		var extra map[string]any
 		if pe.Param != "" {

@@ -68,6 +68,23 @@ func TestCommands(t *testing.T) {
 	if v := decodeView(t, w2.Body.Bytes()); v.State != "talking" {
 		t.Fatalf("state %s", v.State)
 	}
+	// The same key with other parameters is refused, not answered with
+	// the first request's reply.
+	noteKey := map[string]string{IdempotencyKeyHeader: "desk-43"}
+	mustStatus(t, h.api("POST", "/v1/tasks/WT200/commands/note", `{"text": "first"}`, noteKey), 200)
+	w = h.api("POST", "/v1/tasks/WT200/commands/note", `{"text": "second"}`, noteKey)
+	mustStatus(t, w, http.StatusUnprocessableEntity)
+	if e := decodeError(t, w); e.Code != "idempotency_key_reused" {
+		t.Fatalf("reused key: %+v", e)
+	}
+	w = h.api("POST", "/v1/tasks/WT200/commands/note", `{"text":"first"}`, noteKey)
+	mustStatus(t, w, 200)
+	if w.Header().Get(ReplayedHeader) != "true" {
+		t.Fatal("the same parameters (spaced otherwise) were not a replay")
+	}
+	if v := decodeView(t, w.Body.Bytes()); v.Vars["note"] != "first" {
+		t.Fatalf("vars %v", v.Vars)
+	}
 	// The same key on another command is another request.
 	mustStatus(t, h.api("POST", "/v1/tasks/WT200/commands/hold", "", key), 200)
 	if h.state("WT200") != "on_hold" {
