@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/base64"
+	"time"
 
 	"github.com/flowd/flowd/engine/internal/jsonw"
 )
@@ -80,6 +81,11 @@ func appendTaskFacts(b []byte, t *taskFacts) ([]byte, error) {
 	o.Bool("linked", t.Linked, true)
 	o.String("queue_sid", t.QueueSid, true)
 	o.Bool("assigned", t.Assigned, true)
+	o.String("workflow_sid", t.WorkflowSid, true)
+	o.Int("priority", int64(t.Priority), true)
+	if !t.CreatedAt.IsZero() {
+		o.String("created_at", t.CreatedAt.Format(time.RFC3339Nano), false)
+	}
 	return o.End(), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/engine/flow"
 )
@@ -87,6 +88,10 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 
 // fill sets every field of a struct (recursively) to a non-zero value.
 func fill(v reflect.Value, anyMap map[string]any) {
+	if v.Type() == reflect.TypeOf(time.Time{}) {
+		v.Set(reflect.ValueOf(time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)))
+		return
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString("s<&>" + v.Type().Name())

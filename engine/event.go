@@ -51,6 +51,9 @@ type Event struct {
 	// TaskAttributes and WorkerAttributes as TaskRouter sent them.
 	TaskAttributes   map[string]any
 	WorkerAttributes map[string]any
+	// Task is what a TaskRouter callback says about the task besides its
+	// attributes (nil for other events).
+	Task *TaskReport
 
 	// IdempotencyKey is Twilio's I-Twilio-Idempotency-Token (or a command's
 	// Idempotency-Key header): a repeated key gets the first reply.
@@ -62,6 +65,15 @@ type Event struct {
 	// SequenceNumber orders conference callbacks; 0 when absent.
 	SequenceNumber int64
 	Timestamp      time.Time
+}
+
+// TaskReport is what a TaskRouter callback says about its task.
+type TaskReport struct {
+	QueueSid, WorkflowSid string
+	// Priority and Age (seconds) as of the callback; HasNumbers is false
+	// when the callback carried neither.
+	Priority, Age int
+	HasNumbers    bool
 }
 
 // ReplyKind is what the webhook is answered with.

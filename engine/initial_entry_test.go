@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/store"
@@ -58,5 +59,57 @@ states:
 	var attrs map[string]any
 	if err := json.Unmarshal([]byte(twiml.Enqueue.Task), &attrs); err != nil || attrs["from"] != "+447700900123" {
 		t.Errorf("task attributes %s (%v): want from = the caller's number", twiml.Enqueue.Task, err)
+	}
+}
+
+// TestTaskFields: task.status, queue_sid, workflow_sid, priority and age
+// hold what TaskRouter's callbacks said (the docs listed them; flows read
+// nil), and age counts on with the clock.
+func TestTaskFields(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "task.yaml")
+	src := `flow: task
+numbers: ["+15550001000"]
+vars: { seen: "" }
+initial: queued
+states:
+  queued:
+    entry:
+      - enqueue: { workflow: WW00000000000000000000000000000001 }
+    on:
+      reservation.created:
+        do:
+          - set: { seen: "${{ task.status }} ${{ task.queue_sid }} ${{ task.workflow_sid }} ${{ task.priority }} ${{ task.age }}" }
+          - call: { role: agent }
+        to: done
+  done: { final: true }
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	e, err := engine.New(engine.Config{Store: store.NewMemory(), PublicURL: "https://flowd.example.com/", Owner: "test", Clock: clock},
+		loadFlows(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.Handle(ctx, incoming()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Second)
+	ev := assignment()
+	ev.Timestamp = clock.Now().Add(-2 * time.Second) // TaskRouter said so 2 s ago
+	ev.Task = &engine.TaskReport{QueueSid: "WQ00000000000000000000000000000001", WorkflowSid: "WW00000000000000000000000000000001",
+		Priority: 5, Age: 30, HasNumbers: true}
+	if _, err := e.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.Task(ctx, taskSid, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "reserved WQ00000000000000000000000000000001 WW00000000000000000000000000000001 5 32"
+	if got := v.Vars["seen"]; got != want {
+		t.Errorf("task fields read %q, want %q", got, want)
 	}
 }

@@ -115,12 +115,20 @@ func (r *run) initVars() {
 var noParams = map[string]any{}
 
 func (r *run) buildEnv() *flow.Env {
-	task := make(map[string]any, 5)
+	// The keys are flow.TaskFields (validate refuses any other).
+	task := make(map[string]any, len(flow.TaskFields))
 	task["sid"] = r.d.TaskSid
 	if t := r.d.Tasks[r.d.TaskSid]; t != nil {
 		task["attributes"] = t.Attributes
-		task["status"] = t.Status
+		task["status"] = t.status()
 		task["queue_sid"] = t.QueueSid
+		task["workflow_sid"] = t.WorkflowSid
+		task["priority"] = t.Priority
+		age := 0
+		if !t.CreatedAt.IsZero() {
+			age = int(r.now.Sub(t.CreatedAt) / time.Second)
+		}
+		task["age"] = age
 		task["reservation_sid"] = t.Reservation
 	}
 	params := r.ev.Params

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/flowd/flowd/engine/flow"
 )
@@ -75,11 +76,30 @@ type taskFacts struct {
 	// accepted, or its role joined the conference): TaskRouter completes
 	// an assigned task but only cancels one still pending or reserved.
 	Assigned bool `json:"assigned,omitempty"`
+	// WorkflowSid, Priority and CreatedAt (the callback's time less the
+	// task's age) as the latest TaskRouter callback about the task said.
+	WorkflowSid string    `json:"workflow_sid,omitempty"`
+	Priority    int       `json:"priority,omitempty"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
 }
 
 // open tells whether TaskRouter still holds the task for the call
 // (pending, reserved or assigned; wrapping is the worker's wrap-up time,
 // already closed for the call).
+// status is the task's assignment status as flows read it (task.status):
+// TaskRouter's word once the task is closed, else what flowd saw of it.
+func (t *taskFacts) status() string {
+	switch {
+	case t.Status != "":
+		return t.Status
+	case t.Assigned:
+		return "assigned"
+	case t.ReservationPending:
+		return "reserved"
+	}
+	return "pending"
+}
+
 func (t *taskFacts) open() bool {
 	switch t.Status {
 	case "completed", "canceled", "wrapping", "wrapup", "deleted", "system-deleted":

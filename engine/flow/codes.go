@@ -87,7 +87,7 @@ var Codes = []CodeSpec{
 	{CodeBadTemplate, SeverityError, "A ${{ … }} part of a string does not compile, or is unclosed or empty."},
 	{CodeUnknownRole, SeverityError, "A role that is neither built in (customer, agent, consultee, supervisor) nor declared under roles: — in an action, in participants.NAME, or compared with event.role."},
 	{CodeUnknownVar, SeverityError, "vars.NAME read but never declared under vars: nor assigned by a set action."},
-	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled."},
+	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled, or task.NAME / worker.NAME not a field of the task or worker."},
 	{CodeUnknownParam, SeverityError, "params.NAME is not a parameter of the command being handled (or params is read in a handler that is not a command)."},
 	{CodeTypeMismatch, SeverityError, "event.NAME, params.NAME, or a vars.NAME every value of which in the flow has one type, is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},
 	{CodeUnknownValue, SeverityError, "event.NAME or params.NAME is compared with a value it never has: a call status Twilio does not send, a value outside the parameter's enum."},

@@ -274,8 +274,8 @@ func docEnv() string {
 	b.WriteString("| variable | type | what |\n| --- | --- | --- |\n")
 	docs := map[string]string{
 		"call":         "The customer's call: `sid`, `from`, `to`, `status`, and the caller details Twilio sends (`from_country`, `caller_city`, …) in snake_case.",
-		"task":         "The call's primary TaskRouter task: `sid`, `attributes`, `status`, `queue_sid`, `workflow_sid`, `age`, `priority`.",
-		"worker":       "The worker of the current reservation: `sid`, `name`, `attributes`, `contact_uri`.",
+		"task":         "The call's primary TaskRouter task: `sid`, `attributes`, `status` (`pending`, `reserved`, `assigned`, then TaskRouter's `completed`, `canceled`, …), `queue_sid`, `workflow_sid`, `priority` and `age` (seconds) as TaskRouter's latest callback gave them, `reservation_sid`. Another name is an error (`unknown-field`).",
+		"worker":       "The worker of the current reservation: `sid`, `name`, `attributes`, `contact_uri`. Another name is an error (`unknown-field`).",
 		"event":        "The event being handled: `name` and its fields (see Events). Empty in entry/exit actions of a state entered without an event.",
 		"params":       "The parameters of the command being handled (`params.NAME`); empty for Twilio events.",
 		"participants": "Role → participant in the conference (absent, i.e. nil, when the role is not in the call). Fields below.",

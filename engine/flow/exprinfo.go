@@ -139,7 +139,16 @@ func doCompile(code string, asBool bool) (out *compiled) {
 	return out
 }
 
-var refRoots = map[string]bool{"participants": true, "vars": true, "env": true, "event": true, "params": true}
+var refRoots = map[string]bool{"participants": true, "vars": true, "env": true, "event": true, "params": true,
+	"task": true, "worker": true}
+
+// TaskFields and WorkerFields are the fields of task and worker in
+// expressions; the engine fills exactly these, and validate refuses any
+// other name (a typo there read as nil during a live call).
+var (
+	TaskFields   = []string{"sid", "attributes", "status", "queue_sid", "workflow_sid", "priority", "age", "reservation_sid"}
+	WorkerFields = []string{"sid", "name", "attributes", "contact_uri"}
+)
 
 type refVisitor struct{ refs []exprRef }
 

@@ -306,6 +306,19 @@ func (v *validator) checkExprs() {
 					}
 					v.add(p, CodeUnknownField, "%s", msg)
 				}
+			case r.Root == "task" || r.Root == "worker":
+				fields := TaskFields
+				if r.Root == "worker" {
+					fields = WorkerFields
+				}
+				if r.Name == "" || slices.Contains(fields, r.Name) {
+					continue
+				}
+				msg := fmt.Sprintf("%s has no field %q; its fields: %s (the task's own data is under %s.attributes)", r.Root, r.Name, strings.Join(fields, ", "), r.Root)
+				if s := suggest(r.Name, fields); s != "" {
+					msg = fmt.Sprintf("%s has no field %q (did you mean %s?)", r.Root, r.Name, s)
+				}
+				v.add(p, CodeUnknownField, "%s", msg)
 			case r.Root == "params":
 				if r.Name == "" || site.ctx.event == "" {
 					continue

@@ -159,6 +159,8 @@ type WorkspaceEvent struct {
 	TaskCompletedReason  string
 	TaskAttributes       map[string]any // never nil
 	WorkerAttributes     map[string]any // never nil
+	TaskAge              int            // seconds; 0 if absent
+	TaskPriority         int            // 0 if absent
 	Timestamp            time.Time      // zero if absent or unreadable
 	Form                 url.Values
 }
@@ -186,6 +188,8 @@ func ParseWorkspaceEvent(form url.Values) (WorkspaceEvent, error) {
 		TaskCompletedReason:  form.Get("TaskCompletedReason"),
 		TaskAttributes:       f.object("TaskAttributes"),
 		WorkerAttributes:     f.object("WorkerAttributes"),
+		TaskAge:              f.int("TaskAge"),
+		TaskPriority:         f.int("TaskPriority"),
 		Timestamp:            parseTimestamp(form),
 		Form:                 form,
 	}
