@@ -437,8 +437,18 @@ func (d *decoder) guard(n *yaml.Node) *Expr {
 		ee := err.(*exprError)
 		if strings.HasPrefix(ee.Msg, "expected bool") {
 			d.add(diag(pos, CodeGuardNotBool, "if: must be a boolean expression; %s", strings.TrimPrefix(ee.Msg, "expected bool, but got ")+" is not boolean"))
+		} else if t := strings.TrimSpace(src); strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") {
+			d.add(diag(pos, CodeBadExpr, "if: takes a bare expression, not a template: write %s without ${{ and }}",
+				strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(t, "${{"), "}}"))))
 		} else {
-			d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadExpr, "%s", exprMsg(ee.Msg)))
+			msg := exprMsg(ee.Msg)
+			switch {
+			case strings.Contains(src, "=~"):
+				msg += ` (a regular expression match is written: call.from matches "^\\+44")`
+			case strings.Contains(src, "=<") || strings.Contains(src, "=>"):
+				msg += " (comparisons are written <= and >=)"
+			}
+			d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadExpr, "%s", msg))
 		}
 		if d.ctx.tr != nil {
 			d.badGuards[d.ctx.tr] = true
