@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -416,7 +417,13 @@ func (r *run) callInstruction(a *flow.Action, p *flow.CallAction) error {
 		return err
 	}
 	if r.d.ConferenceName == "" {
-		r.d.ConferenceName = r.d.TaskSid
+		// Named after the call's task; a call never enqueued (its only
+		// task is one create_task made) takes the reserved task's SID, or
+		// the worker's join TwiML named no conference at all.
+		r.d.ConferenceName = cmp.Or(r.d.TaskSid, r.ev.TaskSid)
+	}
+	if r.d.ConferenceName == "" {
+		return fmt.Errorf("call: the call has no conference and no task to name one after")
 	}
 	if r.d.Whisper == nil {
 		r.d.Whisper = map[string]string{}

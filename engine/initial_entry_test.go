@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,5 +112,68 @@ states:
 	want := "reserved WQ00000000000000000000000000000001 WW00000000000000000000000000000001 5 32"
 	if got := v.Vars["seen"]; got != want {
 		t.Errorf("task fields read %q, want %q", got, want)
+	}
+}
+
+// TestCallInstructionWithoutEnqueue: a worker reached through a task
+// create_task made, for a call never enqueued, joins a conference named
+// after that task (the join TwiML named none: "an application error has
+// occurred").
+func TestCallInstructionWithoutEnqueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cb.yaml")
+	src := `flow: cb
+numbers: ["+15550001000"]
+taskrouter: { workspace: WS00000000000000000000000000000001, workflow: WW00000000000000000000000000000001 }
+initial: menu
+states:
+  menu:
+    entry:
+      - create_task: { queue: callbacks, role: agent }
+      - say: An agent will join you.
+      - pause: 60
+    on:
+      reservation.created:
+        do: [{ call: { role: agent } }]
+        to: ringing
+      call.status: { to: done }
+  ringing:
+    on:
+      call.status: { to: done }
+  done: { final: true }
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Config{Store: store.NewMemory(), PublicURL: "https://flowd.example.com/", Owner: "test"}, loadFlows(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.Handle(ctx, incoming()); err != nil {
+		t.Fatal(err)
+	}
+	ev := assignment()
+	ev.TaskAttributes = map[string]any{"flowd_session": customerCall, "flowd_role": "agent"}
+	r, err := e.Handle(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct{ URL string }
+	if err := json.Unmarshal(r.Body, &in); err != nil || in.URL == "" {
+		t.Fatalf("instruction %s: %v", r.Body, err)
+	}
+	u, err := url.Parse(in.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := e.Document(ctx, "join", u.Query())
+	if err != nil {
+		t.Fatalf("join TwiML: %v", err)
+	}
+	var twiml struct {
+		Conference string `xml:"Dial>Conference"`
+	}
+	if err := xml.Unmarshal([]byte(doc), &twiml); err != nil || twiml.Conference != taskSid {
+		t.Fatalf("join TwiML %s (%v): want the worker in conference %s", doc, err, taskSid)
 	}
 }
