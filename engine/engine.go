@@ -30,7 +30,9 @@ type Clock interface {
 
 type systemClock struct{}
 
-func (systemClock) Now() time.Time { return time.Now() }
+// Now is in UTC: a flow's now.Hour() must not depend on the TZ of the
+// machine flowd runs on (and scenarios run in UTC too).
+func (systemClock) Now() time.Time { return time.Now().UTC() }
 
 // Config wires an Engine.
 type Config struct {

@@ -281,7 +281,7 @@ func docEnv() string {
 		"participants": "Role → participant in the conference (absent, i.e. nil, when the role is not in the call). Fields below.",
 		"vars":         "The session variables (`vars:` and `set`).",
 		"env":          "Environment variables, by constant name only (`env.NAME`), read when the flow is loaded.",
-		"now":          "The engine clock's current time (a Go time.Time: `now.Hour()`, `now.Weekday().String()`).",
+		"now":          "The engine clock's current time, in UTC (a Go time.Time: `now.Hour()`, `now.Weekday().String()`; local time: `now.In(timezone(\"America/New_York\")).Hour()`).",
 		"state":        "The name of the current state.",
 	}
 	et := reflect.TypeOf(Env{})
