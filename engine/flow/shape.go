@@ -232,6 +232,10 @@ func actionExample(spec ActionSpec) string {
 	return spec.Name + ": { " + strings.Join(req, ", ") + " }"
 }
 
+// Suggest returns the closest of candidates to s, or "": the "did you
+// mean" of flow diagnostics, for other files flowd reads (scenarios).
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
+
 // suggest returns the closest of candidates to s, or "".
 func suggest(s string, candidates []string) string {
 	best, bestD := "", 1<<30

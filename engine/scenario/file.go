@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/flowd/flowd/engine/flow"
 )
 
 // File is one scenario file: the flow it tests, the stand-in's TaskRouter
@@ -205,6 +209,9 @@ func Parse(path string, data []byte) (f *File, err error) {
 			if se, ok := err.(*Error); ok {
 				return nil, se
 			}
+			if le := (*lineError)(nil); errors.As(err, &le) {
+				return nil, &Error{File: path, Line: le.line, Msg: fmt.Sprintf("%s: %s", k.Value, le.msg)}
+			}
 			return nil, &Error{File: path, Line: v.Line, Msg: fmt.Sprintf("%s: %v", k.Value, err)}
 		}
 	}
@@ -215,6 +222,10 @@ func Parse(path string, data []byte) (f *File, err error) {
 		return nil, &Error{File: path, Line: 1, Msg: "no scenarios"}
 	}
 	for name, w := range f.Workers {
+		if w == nil { // "alice:" with nothing after it: all defaults
+			w = &WorkerSpec{}
+			f.Workers[name] = w
+		}
 		w.Name = name
 		if w.ContactURI == "" {
 			w.ContactURI = "client:" + name
@@ -223,14 +234,91 @@ func Parse(path string, data []byte) (f *File, err error) {
 	return f, nil
 }
 
+// lineError is a problem at a line of the file (a key, a value).
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return e.msg }
+
+// decodeStrict decodes n into out, a pointer to a struct (or to a map of
+// structs), refusing keys the struct does not have: at the key's line, with
+// the keys it does have and the closest one, in the file's words rather
+// than Go's.
 func decodeStrict(n *yaml.Node, out any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
+	if err := checkKeys(n, reflect.TypeOf(out)); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(out)
+	if err := n.Decode(out); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			msg := te.Errors[0]
+			line := n.Line
+			if m := typeErrLineRe.FindStringSubmatch(msg); m != nil {
+				msg = strings.TrimPrefix(msg, m[0])
+				if l, aerr := strconv.Atoi(m[1]); aerr == nil && l > 0 {
+					line = l
+				}
+			}
+			msg = strings.ReplaceAll(msg, "scenario.", "")
+			return &lineError{line: line, msg: msg}
+		}
+		return err
+	}
+	return nil
+}
+
+// checkKeys refuses mapping keys that t (a struct, or a pointer to or a map
+// of structs) has no yaml field for.
+func checkKeys(n *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		for i := 1; i < len(n.Content); i += 2 {
+			if err := checkKeys(n.Content[i], t.Elem()); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Struct:
+	default:
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !sf.IsExported() {
+			continue
+		}
+		fields[name] = sf.Type
+		names = append(names, name)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fields[k.Value]
+		if !ok {
+			msg := fmt.Sprintf("unknown key %q", k.Value)
+			if s := flow.Suggest(k.Value, names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			return &lineError{line: k.Line, msg: msg + "; allowed: " + strings.Join(names, ", ")}
+		}
+		if err := checkKeys(n.Content[i+1], ft); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *File) parseScenarios(n *yaml.Node) error {
@@ -315,7 +403,10 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 		}
 	case "wait":
 		st.Wait, err = time.ParseDuration(v.Value)
-		if err == nil && st.Wait <= 0 {
+		if err != nil {
+			return fail(v.Line, "wait takes a duration such as 30s, 5m or 2h (units s, m, h), not %q", v.Value)
+		}
+		if st.Wait <= 0 {
 			return fail(v.Line, "wait must be positive")
 		}
 	case "available":
@@ -336,6 +427,9 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 	default:
 		return fail(k.Line, "unknown step %q (want one of: %s)", k.Value, strings.Join(stepKinds, ", "))
 	}
+	if le := (*lineError)(nil); errors.As(err, &le) {
+		return fail(le.line, "%s: %s", k.Value, le.msg)
+	}
 	if err != nil {
 		return fail(v.Line, "%s: %v", k.Value, err)
 	}
@@ -353,3 +447,6 @@ func sortedParties(m map[string][]string) []string {
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// typeErrLineRe: the line in one of a yaml.TypeError's messages.
+var typeErrLineRe = regexp.MustCompile(`^line (\d+): `)

@@ -41,7 +41,14 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"unknown step", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - dance: {}\n", "x.test.yaml:5: unknown step \"dance\""},
 		{"unknown key", "flow: x\nscenarios: []\nextra: 1\n", "x.test.yaml:3: unknown key \"extra\""},
 		{"no flow", "scenarios:\n  - name: a\n    steps: []\n", "missing flow"},
-		{"bad wait", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - wait: soon\n", "x.test.yaml:5: wait"},
+		{"bad wait", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - wait: soon\n", "x.test.yaml:5: wait takes a duration such as 30s"},
+		// The key's own line, a suggestion, no Go type names.
+		{"unknown expectation", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect:\n          state: s\n          hear: { customer: [alice] }\n",
+			"x.test.yaml:7: expect: unknown key \"hear\" (did you mean hears?); allowed: state, hears,"},
+		{"unknown worker key", "flow: x\nworkers:\n  alice: { queue: [support] }\nscenarios:\n  - name: a\n    steps: []\n",
+			"x.test.yaml:3: workers: unknown key \"queue\" (did you mean queues?)"},
+		{"wrong type", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect:\n          open_tasks: many\n",
+			"x.test.yaml:6: expect: cannot unmarshal !!str `many` into int"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := scenario.Parse("x.test.yaml", []byte(tc.src))
