@@ -19,8 +19,7 @@ import (
 // reads the call got nothing (the variable kept its old value, the error
 // only in the history) while a say beside it worked.
 func TestInitialEntryReadsTheCall(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "entry.yaml")
-	src := `flow: entry
+	e := engineWithFlow(t, nil, `flow: entry
 numbers: ["+15550001000"]
 vars: { caller: nobody }
 initial: menu
@@ -33,14 +32,7 @@ states:
     on:
       call.status: { to: done }
   done: { final: true }
-`
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{Store: store.NewMemory(), PublicURL: "https://flowd.example.com/", Owner: "test"}, loadFlows(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	r, err := e.Handle(context.Background(), incoming())
 	if err != nil {
 		t.Fatal(err)
@@ -67,8 +59,8 @@ states:
 // hold what TaskRouter's callbacks said (the docs listed them; flows read
 // nil), and age counts on with the clock.
 func TestTaskFields(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "task.yaml")
-	src := `flow: task
+	clock := &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	e := engineWithFlow(t, clock, `flow: task
 numbers: ["+15550001000"]
 vars: { seen: "" }
 initial: queued
@@ -83,16 +75,7 @@ states:
           - call: { role: agent }
         to: done
   done: { final: true }
-`
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	e, err := engine.New(engine.Config{Store: store.NewMemory(), PublicURL: "https://flowd.example.com/", Owner: "test", Clock: clock},
-		loadFlows(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	ctx := context.Background()
 	if _, err := e.Handle(ctx, incoming()); err != nil {
 		t.Fatal(err)
@@ -120,8 +103,7 @@ states:
 // after that task (the join TwiML named none: "an application error has
 // occurred").
 func TestCallInstructionWithoutEnqueue(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cb.yaml")
-	src := `flow: cb
+	e := engineWithFlow(t, nil, `flow: cb
 numbers: ["+15550001000"]
 taskrouter: { workspace: WS00000000000000000000000000000001, workflow: WW00000000000000000000000000000001 }
 initial: menu
@@ -140,14 +122,7 @@ states:
     on:
       call.status: { to: done }
   done: { final: true }
-`
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{Store: store.NewMemory(), PublicURL: "https://flowd.example.com/", Owner: "test"}, loadFlows(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	ctx := context.Background()
 	if _, err := e.Handle(ctx, incoming()); err != nil {
 		t.Fatal(err)
@@ -176,4 +151,23 @@ states:
 	if err := xml.Unmarshal([]byte(doc), &twiml); err != nil || twiml.Conference != taskSid {
 		t.Fatalf("join TwiML %s (%v): want the worker in conference %s", doc, err, taskSid)
 	}
+}
+
+// engineWithFlow is an engine on a memory store serving the one flow src
+// (clock nil: the system clock).
+func engineWithFlow(t *testing.T, clock engine.Clock, src string) *engine.Engine {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "flow.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{Store: store.NewMemory(), PublicURL: "https://flowd.example.com/", Owner: "test"}
+	if clock != nil {
+		cfg.Clock = clock
+	}
+	e, err := engine.New(cfg, loadFlows(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
