@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +172,43 @@ func engineWithFlow(t *testing.T, clock engine.Clock, src string) *engine.Engine
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestCommandRefusalSaysWhy: a refused command quotes the condition that
+// did not hold, and says when the call is over (a desktop developer read
+// "its conditions do not hold now" and had to guess).
+func TestCommandRefusalSaysWhy(t *testing.T) {
+	e := engineWithFlow(t, nil, `flow: why
+numbers: ["+15550001000"]
+commands:
+  barge: {}
+  hangup: {}
+initial: talking
+states:
+  talking:
+    entry: [{ say: Hello. }]
+    on:
+      barge:
+        if: participants.supervisor != nil
+        do: []
+      hangup: { do: [hangup], to: done }
+      call.status: { to: done }
+  done: { final: true }
+`)
+	ctx := context.Background()
+	if _, err := e.Handle(ctx, incoming()); err != nil {
+		t.Fatal(err)
+	}
+	var ce *engine.CommandError
+	_, err := e.Handle(ctx, engine.CommandEvent(customerCall, "barge", nil, ""))
+	if !errors.As(err, &ce) || !strings.Contains(ce.Error(), "its condition does not hold now: participants.supervisor != nil") {
+		t.Fatalf("barge with no supervisor: %v", err)
+	}
+	if _, err := e.Handle(ctx, engine.CommandEvent(customerCall, "hangup", nil, "")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Handle(ctx, engine.CommandEvent(customerCall, "barge", nil, ""))
+	if !errors.As(err, &ce) || !strings.Contains(ce.Error(), "the call is over") {
+		t.Fatalf("barge after the call: %v", err)
+	}
 }

@@ -144,6 +144,26 @@ func (r *run) buildEnv() *flow.Env {
 	}
 }
 
+// refusal says why a command has no transition to take: the call is over,
+// the state has none for it, or the conditions it has do not hold (quoted
+// from the flow, so a desktop developer sees "participants.supervisor?.joined"
+// rather than guessing).
+func refusal(final bool, ts []*flow.Transition) string {
+	if final {
+		return "the call is over"
+	}
+	var conds []string
+	for _, t := range ts {
+		if t.If != nil {
+			conds = append(conds, strings.Join(strings.Fields(t.If.Source), " "))
+		}
+	}
+	if len(conds) == 0 {
+		return "no transition for it in this state"
+	}
+	return "its condition does not hold now: " + strings.Join(conds, "; nor ")
+}
+
 // execute applies the event's facts, picks a transition and runs it.
 func (r *run) execute(ctx context.Context) error {
 	ev := r.ev
@@ -209,11 +229,7 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	if chosen < 0 {
 		if cmd != nil {
-			reason := "no transition for it in this state"
-			if len(ts) > 0 {
-				reason = "its conditions do not hold now"
-			}
-			return &CommandError{Command: ev.Name, State: r.sess.State, Allowed: r.allowedCommands(state), Reason: reason}
+			return &CommandError{Command: ev.Name, State: r.sess.State, Allowed: r.allowedCommands(state), Reason: refusal(r.sess.Final, ts)}
 		}
 		// The event that started the call was handled by the initial
 		// state's entry actions (say, enqueue): that is not "unhandled".
