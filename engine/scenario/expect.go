@@ -166,7 +166,7 @@ func (h *harness) expect(e *Expect) error {
 		}
 	}
 	for _, p := range e.CallEnded {
-		ci, ok := h.sim.Call(h.party(p))
+		ci, ok := h.sim.Call(h.endedParty(p))
 		if !ok {
 			failf("%s should have a call that ended, but has none", p)
 		} else if !ended(ci.Status) {

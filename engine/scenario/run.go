@@ -122,6 +122,9 @@ type harness struct {
 	caller  string // the customer's address
 	session string // the call's session (its CallSid)
 	step    *Step
+	// lastCall: each role's latest leg seen after a step settled, so
+	// call_ended can name a role whose leg has left the call.
+	lastCall map[string]string
 }
 
 func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res Result) {
@@ -353,6 +356,7 @@ func (h *harness) settle() error {
 		}
 		if n.Load() == 0 && h.sim.Idle() {
 			if h.opts.Faults.TransientREST == 0 {
+				h.noteRoles()
 				return nil
 			}
 			// Under injected 429/500s, REST retries wait in the outbox:
@@ -363,6 +367,7 @@ func (h *harness) settle() error {
 				return err
 			}
 			if pending == 0 {
+				h.noteRoles()
 				return nil
 			}
 			h.sim.Advance(time.Second)
@@ -501,6 +506,32 @@ func (h *harness) view(history bool) (engine.TaskView, error) {
 		return engine.TaskView{}, errors.New("no call yet")
 	}
 	return h.eng.Task(h.ctx, h.session, history)
+}
+
+// noteRoles remembers the legs the call's roles have now.
+func (h *harness) noteRoles() {
+	v, err := h.view(false)
+	if err != nil {
+		return
+	}
+	if h.lastCall == nil {
+		h.lastCall = map[string]string{}
+	}
+	for role, p := range v.Roles {
+		if p != nil && p.CallSid != "" {
+			h.lastCall[role] = p.CallSid
+		}
+	}
+}
+
+// endedParty is party for call_ended: a role no longer in the call names
+// the last leg it had.
+func (h *harness) endedParty(name string) string {
+	p := h.party(name)
+	if p == "role:"+name && h.lastCall[name] != "" {
+		return h.lastCall[name]
+	}
+	return p
 }
 
 // party turns a name in a scenario into a stand-in party (an address or a
