@@ -29,6 +29,7 @@ const (
 	CodeUnknownRole  = "unknown-role"
 	CodeUnknownVar   = "unknown-var"
 	CodeUnknownField = "unknown-field"
+	CodeCallField    = "call-field-typo"
 	CodeUnknownParam = "unknown-param"
 	CodeTypeMismatch = "type-mismatch"
 	CodeUnknownValue = "unknown-value"
@@ -88,6 +89,7 @@ var Codes = []CodeSpec{
 	{CodeUnknownRole, SeverityError, "A role that is neither built in (customer, agent, consultee, supervisor) nor declared under roles: — in an action, in participants.NAME, or compared with event.role."},
 	{CodeUnknownVar, SeverityError, "vars.NAME read but never declared under vars: nor assigned by a set action."},
 	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled, or task.NAME / worker.NAME not a field of the task or worker."},
+	{CodeCallField, SeverityWarning, "call.NAME is not a parameter Twilio sends with a call but is one letter or two away from one (call.form for call.from); it would read as empty. Only a near miss is reported: Twilio may send parameters flowd does not list."},
 	{CodeUnknownParam, SeverityError, "params.NAME is not a parameter of the command being handled (or params is read in a handler that is not a command)."},
 	{CodeTypeMismatch, SeverityError, "event.NAME, params.NAME, or a vars.NAME every value of which in the flow has one type, is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},
 	{CodeUnknownValue, SeverityError, "event.NAME or params.NAME is compared with a value it never has: a call status Twilio does not send, a value outside the parameter's enum."},

@@ -140,7 +140,15 @@ func doCompile(code string, asBool bool) (out *compiled) {
 }
 
 var refRoots = map[string]bool{"participants": true, "vars": true, "env": true, "event": true, "params": true,
-	"task": true, "worker": true}
+	"task": true, "worker": true, "call": true}
+
+// CallFields are the call.* names of the parameters Twilio sends with a voice
+// call (snake_case), and sid. Twilio may add others, so a name not here is
+// reported only when it is a near miss of one (CodeCallField).
+var CallFields = []string{"sid", "call_sid", "from", "to", "status", "direction", "caller_name", "forwarded_from",
+	"parent_call_sid", "call_token", "from_city", "from_state", "from_zip", "from_country", "to_city", "to_state",
+	"to_zip", "to_country", "stir_verstat", "stir_passport_token", "called", "caller", "called_city", "called_state",
+	"called_zip", "called_country", "caller_city", "caller_state", "caller_zip", "caller_country"}
 
 // TaskFields and WorkerFields are the fields of task and worker in
 // expressions; the engine fills exactly these, and validate refuses any

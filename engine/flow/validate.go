@@ -306,6 +306,13 @@ func (v *validator) checkExprs() {
 					}
 					v.add(p, CodeUnknownField, "%s", msg)
 				}
+			case r.Root == "call":
+				if r.Name == "" || slices.Contains(CallFields, r.Name) {
+					continue
+				}
+				if s := suggest(r.Name, CallFields); s != "" {
+					v.add(p, CodeCallField, "call.%s is not a parameter Twilio sends with a call (did you mean call.%s?); it would read as empty", r.Name, s)
+				}
 			case r.Root == "task" || r.Root == "worker":
 				fields := TaskFields
 				if r.Root == "worker" {
