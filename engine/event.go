@@ -52,8 +52,9 @@ type Event struct {
 	TaskAttributes   map[string]any
 	WorkerAttributes map[string]any
 	// Task is what a TaskRouter callback says about the task besides its
-	// attributes (nil for other events).
-	Task *TaskReport
+	// attributes (zero for other events). A value, not a pointer: every
+	// TaskRouter webhook carries one, and it need not cost an allocation.
+	Task TaskReport
 
 	// IdempotencyKey is Twilio's I-Twilio-Idempotency-Token (or a command's
 	// Idempotency-Key header): a repeated key gets the first reply.

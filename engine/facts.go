@@ -46,17 +46,16 @@ func (r *run) applyFacts() string {
 			}
 		}
 		d.applyTaskAttributes(ev.TaskSid, ev.TaskAttributes)
-		if rep := ev.Task; rep != nil {
-			if rep.QueueSid != "" {
-				t.QueueSid = rep.QueueSid
-			}
-			if rep.WorkflowSid != "" {
-				t.WorkflowSid = rep.WorkflowSid
-			}
-			if rep.HasNumbers {
-				t.Priority = rep.Priority
-				t.CreatedAt = ev.Timestamp.Add(-time.Duration(rep.Age) * time.Second).UTC()
-			}
+		rep := &ev.Task
+		if rep.QueueSid != "" {
+			t.QueueSid = rep.QueueSid
+		}
+		if rep.WorkflowSid != "" {
+			t.WorkflowSid = rep.WorkflowSid
+		}
+		if rep.HasNumbers {
+			t.Priority = rep.Priority
+			t.CreatedAt = ev.Timestamp.Add(-time.Duration(rep.Age) * time.Second).UTC()
 		}
 		if t.Role == "" {
 			t.Role = flow.RoleAgent

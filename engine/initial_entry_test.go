@@ -85,7 +85,7 @@ states:
 	clock.Advance(5 * time.Second)
 	ev := assignment()
 	ev.Timestamp = clock.Now().Add(-2 * time.Second) // TaskRouter said so 2 s ago
-	ev.Task = &engine.TaskReport{QueueSid: "WQ00000000000000000000000000000001", WorkflowSid: "WW00000000000000000000000000000001",
+	ev.Task = engine.TaskReport{QueueSid: "WQ00000000000000000000000000000001", WorkflowSid: "WW00000000000000000000000000000001",
 		Priority: 5, Age: 30, HasNumbers: true}
 	if _, err := e.Handle(ctx, ev); err != nil {
 		t.Fatal(err)

@@ -83,9 +83,6 @@ type taskFacts struct {
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 }
 
-// open tells whether TaskRouter still holds the task for the call
-// (pending, reserved or assigned; wrapping is the worker's wrap-up time,
-// already closed for the call).
 // status is the task's assignment status as flows read it (task.status):
 // TaskRouter's word once the task is closed, else what flowd saw of it.
 func (t *taskFacts) status() string {
@@ -100,6 +97,9 @@ func (t *taskFacts) status() string {
 	return "pending"
 }
 
+// open tells whether TaskRouter still holds the task for the call
+// (pending, reserved or assigned; wrapping is the worker's wrap-up time,
+// already closed for the call).
 func (t *taskFacts) open() bool {
 	switch t.Status {
 	case "completed", "canceled", "wrapping", "wrapup", "deleted", "system-deleted":
@@ -355,8 +355,6 @@ func (d *sessionData) markLeft(callSid, role string) {
 	d.Left[callSid] = role
 }
 
-// dropRole takes a role out of the call now (flowd removed it); the leg's
-// later callbacks are recorded in the history, not delivered (Removed).
 // withdrawnCall: a callback names, by its label, the call of a leg flowd
 // withdrew (and its SID is no current role's); from now on that call is
 // known by its SID as removed. It returns the role the leg was for.
@@ -373,6 +371,8 @@ func (d *sessionData) withdrawnCall(current, label, callSid string) (string, boo
 	return role, true
 }
 
+// dropRole takes a role out of the call now (flowd removed it); the leg's
+// later callbacks are recorded in the history, not delivered (Removed).
 func (d *sessionData) dropRole(role string) {
 	p := d.Roles[role]
 	if p == nil {

@@ -71,7 +71,7 @@ func AssignmentEvent(a twilio.Assignment, token string) Event {
 	return Event{Source: SourceAssignment, Name: "reservation.created", TaskSid: a.TaskSid, ReservationSid: a.ReservationSid,
 		WorkerSid: a.WorkerSid, TaskAttributes: a.TaskAttributes, WorkerAttributes: a.WorkerAttributes,
 		IdempotencyKey: token, Timestamp: a.Timestamp,
-		Task: &TaskReport{QueueSid: a.TaskQueueSid, WorkflowSid: a.WorkflowSid, Priority: a.TaskPriority, Age: a.TaskAge,
+		Task: TaskReport{QueueSid: a.TaskQueueSid, WorkflowSid: a.WorkflowSid, Priority: a.TaskPriority, Age: a.TaskAge,
 			HasNumbers: a.Form.Has("TaskPriority") || a.Form.Has("TaskAge")},
 		Fields: map[string]any{"worker_name": name, "queue_sid": a.TaskQueueSid}}
 }
@@ -94,7 +94,7 @@ func WorkspaceEventOf(w twilio.WorkspaceEvent, token string) (Event, bool) {
 	return Event{Source: SourceWorkspace, Name: w.EventType, TaskSid: w.TaskSid, ReservationSid: w.ReservationSid,
 		WorkerSid: w.WorkerSid, TaskAttributes: w.TaskAttributes, WorkerAttributes: w.WorkerAttributes,
 		IdempotencyKey: token, Timestamp: w.Timestamp,
-		Task: &TaskReport{QueueSid: w.TaskQueueSid, WorkflowSid: w.WorkflowSid, Priority: w.TaskPriority, Age: w.TaskAge,
+		Task: TaskReport{QueueSid: w.TaskQueueSid, WorkflowSid: w.WorkflowSid, Priority: w.TaskPriority, Age: w.TaskAge,
 			HasNumbers: w.Form.Has("TaskPriority") || w.Form.Has("TaskAge")},
 		Fields: map[string]any{"reason": reason, "assignment_status": w.TaskAssignmentStatus, "worker_name": w.WorkerName}}, true
 }

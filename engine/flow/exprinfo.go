@@ -24,7 +24,8 @@ import (
 // immutable, safe to share between flows and goroutines.
 
 // exprRef is something an expression reads that validation checks:
-// participants.NAME, vars.NAME, env.NAME, event.NAME, params.NAME (Name is ""
+// participants.NAME, vars.NAME, env.NAME, event.NAME, params.NAME, task.NAME,
+// worker.NAME, call.NAME (Name is ""
 // when the member is computed), or a constant compared with a field of the
 // event, a command parameter or a session variable (Root "event", "params"
 // or "vars", Field the field, Const the constant's type, Name its text, Off
