@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/flowd/flowd/engine/flow"
@@ -29,8 +30,19 @@ type TaskView struct {
 	Vars         map[string]any    `json:"vars,omitempty"`
 	// Commands lists what is allowed now; always present ([] when nothing
 	// is, as in a final state), so a desktop can read it unconditionally.
-	Commands []string      `json:"commands"`
-	History  []HistoryView `json:"history,omitempty"`
+	Commands []string `json:"commands"`
+	// CreatedAt is when the call reached flowd, UpdatedAt when its session
+	// last changed.
+	CreatedAt time.Time     `json:"created_at,omitzero"`
+	UpdatedAt time.Time     `json:"updated_at,omitzero"`
+	History   []HistoryView `json:"history,omitempty"`
+}
+
+// TaskPage is one page of GET /v1/tasks: live calls in session ID order.
+type TaskPage struct {
+	Tasks []TaskView `json:"tasks"`
+	// Next is the after= of the following page; "" on the last page.
+	Next string `json:"next,omitempty"`
 }
 
 // HistoryView is one history entry.
@@ -44,7 +56,8 @@ type HistoryView struct {
 func (r *run) view() TaskView {
 	v := TaskView{Session: r.sess.ID, TaskSid: r.d.TaskSid, Flow: r.fl.Name, Revision: r.fl.Revision, State: r.sess.State,
 		Final: r.sess.Final, Version: r.sess.Version + 1, CallSid: r.d.CallSid, ConferenceSid: r.d.ConferenceSid,
-		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), Commands: []string{}}
+		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), Commands: []string{},
+		CreatedAt: r.sess.CreatedAt, UpdatedAt: r.now}
 	v.Participants = joined(v.Roles)
 	if st := r.fl.States[r.sess.State]; st != nil {
 		r.env = r.buildEnv()
@@ -70,20 +83,9 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 		}
 		return TaskView{}, err
 	}
-	d, err := decodeSessionData(sess.Data)
+	v, err := e.sessionView(ctx, sess)
 	if err != nil {
 		return TaskView{}, err
-	}
-	fl, _, _ := e.flowOf(ctx, &sess) // a view without commands beats no view
-	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
-		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), Commands: []string{}}
-	v.Participants = joined(v.Roles)
-	if fl != nil {
-		if st := fl.States[sess.State]; st != nil {
-			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}
-			r.env = r.buildEnv()
-			v.Commands = r.allowedCommands(st)
-		}
 	}
 	if withHistory {
 		hs, err := e.cfg.Store.History(ctx, id, 0, 0)
@@ -92,6 +94,62 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 		}
 		for _, h := range hs {
 			v.History = append(v.History, HistoryView{Seq: h.Seq, At: h.At, Kind: h.Kind, Data: h.Data})
+		}
+	}
+	return v, nil
+}
+
+// TaskFilter selects the live calls Tasks lists.
+type TaskFilter struct {
+	Flow  string // only this flow's calls; "" any flow
+	State string // only calls in this state; "" any state
+	After string // the Next of the previous page; "" from the first call
+	Limit int    // at most this many; 0 means 100
+}
+
+// Tasks lists live calls (sessions not in a final state), without their
+// history, in session ID order.
+func (e *Engine) Tasks(ctx context.Context, f TaskFilter) (TaskPage, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	// One more than asked tells whether a next page exists.
+	sessions, err := e.cfg.Store.LiveSessions(ctx, store.LiveFilter{Flow: f.Flow, State: f.State, After: f.After, Limit: limit + 1})
+	if err != nil {
+		return TaskPage{}, err
+	}
+	page := TaskPage{Tasks: []TaskView{}}
+	if len(sessions) > limit {
+		sessions = sessions[:limit]
+		page.Next = sessions[limit-1].ID
+	}
+	for _, sess := range sessions {
+		v, err := e.sessionView(ctx, sess)
+		if err != nil {
+			return TaskPage{}, fmt.Errorf("session %s: %w", sess.ID, err)
+		}
+		page.Tasks = append(page.Tasks, v)
+	}
+	return page, nil
+}
+
+// sessionView is a stored session's view, without its history.
+func (e *Engine) sessionView(ctx context.Context, sess store.Session) (TaskView, error) {
+	d, err := decodeSessionData(sess.Data)
+	if err != nil {
+		return TaskView{}, err
+	}
+	fl, _, _ := e.flowOf(ctx, &sess) // a view without commands beats no view
+	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
+		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), Commands: []string{},
+		CreatedAt: sess.CreatedAt, UpdatedAt: sess.UpdatedAt}
+	v.Participants = joined(v.Roles)
+	if fl != nil {
+		if st := fl.States[sess.State]; st != nil {
+			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}
+			r.env = r.buildEnv()
+			v.Commands = r.allowedCommands(st)
 		}
 	}
 	return v, nil

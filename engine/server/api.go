@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,6 +208,47 @@ func isJSON(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// maxTaskPage bounds GET /v1/tasks?limit=: a page is built in one request.
+const maxTaskPage = 1000
+
+// tasks serves GET /v1/tasks: live calls, a page at a time, optionally of
+// one flow and in one state. An unknown query parameter is refused rather
+// than ignored, so that a typo (?stat=talking) does not list every call.
+func (s *Server) tasks(c *gin.Context) {
+	var f engine.TaskFilter
+	for name, values := range c.Request.URL.Query() {
+		v := values[len(values)-1]
+		switch name {
+		case "flow":
+			f.Flow = v
+		case "state":
+			f.State = v
+		case "after":
+			f.After = v
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxTaskPage {
+				apiError(c, http.StatusUnprocessableEntity, "invalid_params",
+					fmt.Sprintf("limit must be a whole number from 1 to %d, got %q", maxTaskPage, v), nil)
+				return
+			}
+			f.Limit = n
+		default:
+			apiError(c, http.StatusUnprocessableEntity, "invalid_params",
+				fmt.Sprintf("unknown query parameter %q (want flow, state, after or limit)", name), nil)
+			return
+		}
+	}
+	ctx, cancel := handleContext(c, apiTimeout)
+	defer cancel()
+	page, err := s.eng.Tasks(ctx, f)
+	if err != nil {
+		s.engineError(c, err, "")
+		return
+	}
+	writeJSON(c, page)
 }
 
 // task serves GET /v1/tasks/{TaskSid}: the session with its history.

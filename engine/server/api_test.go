@@ -176,7 +176,7 @@ func TestBearerToken(t *testing.T) {
 			if c.auth != "" {
 				hdr["Authorization"] = c.auth
 			}
-			for _, p := range []string{"/v1/tasks/WT220", "/v1/flows", "/v1/flows/support/graph"} {
+			for _, p := range []string{"/v1/tasks/WT220", "/v1/tasks", "/v1/flows", "/v1/flows/support/graph"} {
 				w := h.api("GET", p, "", hdr)
 				mustStatus(t, w, c.status)
 				if c.status == 401 {
@@ -196,6 +196,74 @@ func TestBearerToken(t *testing.T) {
 	// The token guards /v1 only.
 	mustStatus(t, h.do(req{method: "GET", path: "/healthz"}), 200)
 	mustStatus(t, h.do(req{method: "GET", path: "/metrics"}), 200)
+}
+
+// TestTaskList: GET /v1/tasks lists the live calls a page at a time, by
+// flow and state, and refuses what it cannot honour.
+func TestTaskList(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA301", "WT301", true)
+	mustStatus(t, h.webhook("/twilio/voice", incomingCall("CA302", supportNumber)), 200) // still greeted
+	h.call("CA303", "WT303", true)
+	mustStatus(t, h.webhook("/twilio/conference/status?session=CA303", conferenceForm("participant-leave", "CF303", "WT303", "CA303", "customer", 4)), 204)
+	if st := h.state("CA303"); st != "done" {
+		t.Fatalf("CA303 state %q, want done", st)
+	}
+
+	list := func(query string) engine.TaskPage {
+		t.Helper()
+		w := h.api("GET", "/v1/tasks"+query, "", nil)
+		mustStatus(t, w, 200)
+		if strings.Contains(w.Body.String(), `"history"`) {
+			t.Errorf("GET /v1/tasks%s lists history: %s", query, w.Body.String())
+		}
+		var p engine.TaskPage
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+			t.Fatalf("GET /v1/tasks%s: %s: %v", query, w.Body.String(), err)
+		}
+		return p
+	}
+	sessions := func(p engine.TaskPage) string {
+		var ids []string
+		for _, v := range p.Tasks {
+			ids = append(ids, v.Session+":"+v.State)
+		}
+		return strings.Join(ids, ",") + " next=" + p.Next
+	}
+
+	all := list("")
+	if got, want := sessions(all), "CA301:talking,CA302:greeting next="; got != want {
+		t.Fatalf("all live calls: %s, want %s", got, want)
+	}
+	talking := all.Tasks[0]
+	if talking.TaskSid != "WT301" || talking.Flow != "support" || talking.Roles["agent"] == nil ||
+		len(talking.Commands) == 0 || talking.CreatedAt.IsZero() || talking.UpdatedAt.Before(talking.CreatedAt) {
+		t.Errorf("listed call %+v: want its task, flow, roles, commands and times", talking)
+	}
+	for _, c := range []struct{ query, want string }{
+		{"?state=talking", "CA301:talking next="},
+		{"?flow=support&state=greeting", "CA302:greeting next="},
+		{"?flow=ivr", " next="},
+		{"?limit=1", "CA301:talking next=CA301"},
+		{"?limit=1&after=CA301", "CA302:greeting next="},
+	} {
+		if got := sessions(list(c.query)); got != c.want {
+			t.Errorf("GET /v1/tasks%s: %s, want %s", c.query, got, c.want)
+		}
+	}
+
+	for _, c := range []struct{ query, inMessage string }{
+		{"?limit=0", "limit"},
+		{"?limit=1001", "limit"},
+		{"?limit=ten", "limit"},
+		{"?stat=talking", `"stat"`},
+	} {
+		w := h.api("GET", "/v1/tasks"+c.query, "", nil)
+		mustStatus(t, w, http.StatusUnprocessableEntity)
+		if e := decodeError(t, w); e.Code != "invalid_params" || !strings.Contains(e.Message, c.inMessage) {
+			t.Errorf("GET /v1/tasks%s: %+v, want invalid_params naming %s", c.query, e, c.inMessage)
+		}
+	}
 }
 
 func TestTaskView(t *testing.T) {

@@ -147,6 +147,7 @@ func (s *Server) routes() http.Handler {
 
 	v1 := r.Group("/v1", s.bearer)
 	v1.POST("/tasks/:sid/commands/:name", s.command)
+	v1.GET("/tasks", s.tasks)
 	v1.GET("/tasks/:sid", s.task)
 	v1.GET("/flows", s.flows)
 	v1.GET("/flows/:name/graph", s.graph)

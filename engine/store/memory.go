@@ -405,6 +405,27 @@ func (m *memory) Live(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+func (m *memory) LiveSessions(ctx context.Context, f LiveFilter) ([]Session, error) {
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var ids []string
+	for id, ms := range m.sessions {
+		if !ms.s.Final && id > f.After && (f.Flow == "" || ms.s.Flow == f.Flow) && (f.State == "" || ms.s.State == f.State) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]Session, 0, min(len(ids), f.limit()))
+	for _, id := range ids[:min(len(ids), f.limit())] {
+		s := m.sessions[id].s
+		s.Data = clone(s.Data)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 func (m *memory) Prune(ctx context.Context, r Retention) (Pruned, error) {
 	if err := m.lock(ctx); err != nil {
 		return Pruned{}, err

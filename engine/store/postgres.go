@@ -500,6 +500,33 @@ func (s *pgStore) Live(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+func (s *pgStore) LiveSessions(ctx context.Context, f LiveFilter) ([]Session, error) {
+	out := []Session{}
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT `+pgSessionCols+` FROM sessions
+			WHERE NOT final AND id > $1 AND ($2 = '' OR flow = $2) AND ($3 = '' OR state = $3)
+			ORDER BY id LIMIT $4`, f.After, f.Flow, f.State, f.limit())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ss Session
+			if err := rows.Scan(&ss.ID, &ss.Flow, &ss.Revision, &ss.State, &ss.Final, &ss.Version, &ss.Data, &ss.CreatedAt, &ss.UpdatedAt); err != nil {
+				return err
+			}
+			ss.Data = nilIfEmpty(ss.Data)
+			ss.CreatedAt, ss.UpdatedAt = utc(ss.CreatedAt), utc(ss.UpdatedAt)
+			out = append(out, ss)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: live sessions: %w", err)
+	}
+	return out, nil
+}
+
 // Prune deletes in two statements of their own; the cascade from sessions
 // removes their aliases, history and outbox items. SKIP LOCKED lets
 // replicas prune at the same time without waiting on each other.

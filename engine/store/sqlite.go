@@ -689,6 +689,39 @@ func (s *sqliteStore) Live(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// LiveSessions reads the database, not the writer's cache: what it lists
+// is committed, and a page of a hundred sessions is an admin's request,
+// not a webhook's.
+func (s *sqliteStore) LiveSessions(ctx context.Context, f LiveFilter) ([]Session, error) {
+	if s.closed() {
+		return nil, errors.New("store: live sessions: sqlite store closed")
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteSessionCols+` FROM sessions
+		WHERE final = 0 AND id > ?1 AND (?2 = '' OR flow = ?2) AND (?3 = '' OR state = ?3)
+		ORDER BY id LIMIT ?4`, f.After, f.Flow, f.State, f.limit())
+	if err != nil {
+		return nil, fmt.Errorf("store: live sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []Session{}
+	for rows.Next() {
+		var (
+			ss               Session
+			created, updated sql.NullInt64
+		)
+		if err := rows.Scan(&ss.ID, &ss.Flow, &ss.Revision, &ss.State, &ss.Final, &ss.Version, &ss.Data, &created, &updated); err != nil {
+			return nil, fmt.Errorf("store: live sessions: %w", err)
+		}
+		ss.Data = nilIfEmpty(ss.Data)
+		ss.CreatedAt, ss.UpdatedAt = fromNanos(created), fromNanos(updated)
+		out = append(out, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: live sessions: %w", err)
+	}
+	return out, nil
+}
+
 // Prune runs as one write of the writer: the cascade from sessions removes
 // their aliases, history and outbox items (each through its session
 // index). A session holding the newest outbox item waits for the next

@@ -193,6 +193,21 @@ func (r FlowRevision) validate() error {
 	return nil
 }
 
+// LiveFilter selects the sessions LiveSessions returns.
+type LiveFilter struct {
+	Flow  string // only this flow's sessions; "" any flow
+	State string // only sessions in this state; "" any state
+	After string // only IDs after this one: the last ID of the previous page
+	Limit int    // at most this many (<= 0: 100)
+}
+
+func (f LiveFilter) limit() int {
+	if f.Limit <= 0 {
+		return 100
+	}
+	return f.Limit
+}
+
 // Pruned counts what one Prune call deleted.
 type Pruned struct {
 	Sessions, Keys int
@@ -255,6 +270,9 @@ type Store interface {
 	Pending(ctx context.Context) (int, error)
 	// Live counts sessions not Final (a metric: live calls).
 	Live(ctx context.Context) (int, error)
+	// LiveSessions returns the sessions not in a final state that f
+	// selects, in ID order, for listing live calls page by page.
+	LiveSessions(ctx context.Context, f LiveFilter) ([]Session, error)
 	// Prune deletes what is no longer needed (see Retention), at most
 	// r.Limit sessions and r.Limit keys per call, and reports how many it
 	// deleted: a caller that wants everything gone calls again while the

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxRetry", testRetry},
 		{"OutboxMarkFailedUnblocks", testMarkFailed},
 		{"Counts", testCounts},
+		{"LiveSessions", testLiveSessions},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentMixedOutcomes", testConcurrentMixed},
@@ -877,6 +878,75 @@ func count(t *testing.T, what string, f func(context.Context) (int, error), want
 	if err != nil || n != want {
 		t.Fatalf("%s = %d, %v; want %d", what, n, err, want)
 	}
+}
+
+// testLiveSessions: live sessions only, in ID order, filtered by flow and
+// state, page by page after the last ID, with what was committed last.
+func testLiveSessions(t *testing.T, s store.Store) {
+	ids := func(f store.LiveFilter) []string {
+		t.Helper()
+		got, err := s.LiveSessions(ctx(t), f)
+		if err != nil {
+			t.Fatalf("LiveSessions(%+v): %v", f, err)
+		}
+		out := []string{}
+		for _, ss := range got {
+			if ss.Final {
+				t.Errorf("LiveSessions(%+v) returned final session %s", f, ss.ID)
+			}
+			out = append(out, ss.ID)
+		}
+		return out
+	}
+	want := func(f store.LiveFilter, w ...string) {
+		t.Helper()
+		if w == nil {
+			w = []string{}
+		}
+		if got := ids(f); !slices.Equal(got, w) {
+			t.Errorf("LiveSessions(%+v) = %v, want %v", f, got, w)
+		}
+	}
+	want(store.LiveFilter{})
+	for _, id := range []string{"CA3", "CA1", "CA2", "CA5"} {
+		ss := newSession(id)
+		if id == "CA2" {
+			ss.Flow, ss.State = "sales", "queued"
+		}
+		create(t, s, store.Commit{Session: ss})
+	}
+	ended := newSession("CA4")
+	ended.Final = true
+	create(t, s, store.Commit{Session: ended})
+
+	want(store.LiveFilter{}, "CA1", "CA2", "CA3", "CA5")
+	want(store.LiveFilter{Limit: 2}, "CA1", "CA2")
+	want(store.LiveFilter{After: "CA2", Limit: 2}, "CA3", "CA5")
+	want(store.LiveFilter{After: "CA5"})
+	want(store.LiveFilter{Flow: "sales"}, "CA2")
+	want(store.LiveFilter{State: "start"}, "CA1", "CA3", "CA5")
+	want(store.LiveFilter{Flow: "support", State: "queued"})
+
+	// A session that moves on is listed as it is now; one that ends is not
+	// listed any more.
+	a, _ := s.Get(ctx(t), "CA1")
+	a.State, a.Data = "talking", []byte(`{"n":1}`)
+	if _, err := s.Commit(ctx(t), store.Commit{Session: a}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LiveSessions(ctx(t), store.LiveFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].State != "talking" || string(got[0].Data) != `{"n":1}` || got[0].Version != 2 || got[0].Flow != "support" {
+		t.Errorf("LiveSessions after an update = %+v, want CA1 in talking, version 2, data {\"n\":1}", got)
+	}
+	c, _ := s.Get(ctx(t), "CA3")
+	c.Final = true
+	if _, err := s.Commit(ctx(t), store.Commit{Session: c}); err != nil {
+		t.Fatal(err)
+	}
+	want(store.LiveFilter{}, "CA1", "CA2", "CA5")
 }
 
 func testCounts(t *testing.T, s store.Store) {
