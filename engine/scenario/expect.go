@@ -107,12 +107,14 @@ func (h *harness) expect(e *Expect) error {
 	}
 	for _, role := range sortedKeys(e.TaskStatus) {
 		want := e.TaskStatus[role]
-		sid := ""
-		if verr == nil {
-			sid = v.TaskSid
-			if p := v.Roles[role]; p != nil && p.TaskSid != "" {
-				sid = p.TaskSid
-			}
+		if verr != nil {
+			failf("the %s task should be %s, but flowd has no call to read it from", role, want)
+			continue
+		}
+		sid := h.roleTask(v, role)
+		if sid == "" {
+			failf("the %s task should be %s, but no %s role ever held a task (%s)", role, want, role, h.taskRoles(v))
+			continue
 		}
 		t, ok := h.sim.Task(sid)
 		switch {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -125,6 +126,9 @@ type harness struct {
 	// lastCall: each role's latest leg seen after a step settled, so
 	// call_ended can name a role whose leg has left the call.
 	lastCall map[string]string
+	// lastTask: each role's latest task seen after a step settled, so
+	// task_status can name a role that has left the call.
+	lastTask map[string]string
 }
 
 func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res Result) {
@@ -517,11 +521,46 @@ func (h *harness) noteRoles() {
 	if h.lastCall == nil {
 		h.lastCall = map[string]string{}
 	}
+	if h.lastTask == nil {
+		h.lastTask = map[string]string{}
+	}
 	for role, p := range v.Roles {
 		if p != nil && p.CallSid != "" {
 			h.lastCall[role] = p.CallSid
 		}
+		if p != nil && p.TaskSid != "" {
+			h.lastTask[role] = p.TaskSid
+		}
 	}
+}
+
+// roleTask is the task task_status names by role: the call's first task
+// for customer, else the role's task now or, once it left the call, the
+// last it had; "" if the role never held one (a typo, or a role this flow
+// does not have).
+func (h *harness) roleTask(v engine.TaskView, role string) string {
+	if role == "customer" {
+		return v.TaskSid
+	}
+	if p := v.Roles[role]; p != nil && p.TaskSid != "" {
+		return p.TaskSid
+	}
+	return h.lastTask[role]
+}
+
+// taskRoles lists the roles task_status can name, for its failure message.
+func (h *harness) taskRoles(v engine.TaskView) string {
+	names := []string{"customer"}
+	for role := range h.lastTask {
+		names = append(names, role)
+	}
+	for role, p := range v.Roles {
+		if p != nil && p.TaskSid != "" && h.lastTask[role] == "" {
+			names = append(names, role)
+		}
+	}
+	slices.Sort(names)
+	return "roles with a task: " + strings.Join(slices.Compact(names), ", ")
 }
 
 // endedParty is party for call_ended: a role no longer in the call names

@@ -90,6 +90,50 @@ scenarios:
 	}
 }
 
+// task_status names a role: one that never held a task (a typo, or a role
+// the flow does not have) fails the step, where it used to read the call's
+// first task and pass. A role that left the call names its last task.
+func TestTaskStatusOfAnUnknownRoleFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "typo.test.yaml")
+	src := `flow: support
+queues: [support]
+workers:
+  alice: { contact_uri: "client:alice", queues: [support] }
+scenarios:
+  - name: typo
+    steps:
+      - call: {}
+      - press: "2"
+      - answer: alice
+      - hangup: customer
+      - expect: { state: wrapup, task_status: { agnet: wrapping } }
+  - name: the role's last task
+    steps:
+      - call: {}
+      - press: "2"
+      - answer: alice
+      - hangup: customer
+      - expect: { state: wrapup, task_status: { agent: wrapping, customer: wrapping } }
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := scenario.ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
+	if len(rs) != 2 {
+		t.Fatalf("%+v", rs)
+	}
+	if rs[0].Passed() || rs[0].FailureLine != 12 || !strings.Contains(rs[0].Failure, "no agnet role ever held a task (roles with a task: agent, customer)") {
+		t.Errorf("typo: line %d: %s", rs[0].FailureLine, rs[0].Failure)
+	}
+	if !rs[1].Passed() {
+		t.Errorf("the role's last task: %s", rs[1].Failure)
+	}
+}
+
 // The `faults: {duplicate_webhooks: true}` step (docs/testing.md) runs: it
 // crashed the harness, and every duplicate is answered as the original.
 func TestFaultsStepDuplicatesWebhooks(t *testing.T) {
