@@ -36,6 +36,7 @@ const (
 	CodeEnvUnset     = "env-unset"
 	CodeDynamicEnv   = "dynamic-env"
 	CodeSecretEnv    = "secret-env"
+	CodeNumberAsText = "number-as-text"
 
 	// States, events and transitions.
 	CodeUnknownInitial     = "unknown-initial"
@@ -96,6 +97,7 @@ var Codes = []CodeSpec{
 	{CodeEnvUnset, SeverityWarning, "env.NAME is not set in the environment validate ran in (CI often lacks production settings); the value is empty at run time unless it is set when flowd serve starts."},
 	{CodeDynamicEnv, SeverityError, "env is indexed with a computed name, or the environment is read through $env; only env.NAME (a constant) is allowed, so a flow reads no variable it does not name."},
 	{CodeSecretEnv, SeverityError, "env.NAME names one of flowd's secrets (TWILIO_AUTH_TOKEN, TWILIO_API_SECRET, FLOWD_API_TOKEN, FLOWD_STORE): flows never see them, so it would always read as empty."},
+	{CodeNumberAsText, SeverityWarning, "An unquoted value under vars:, set: or attributes: that YAML reads as a number although it looks like text: +447700900123 loses its + (447700900123), 02134 is read as the octal number 1116. Quote it to keep the text."},
 	{CodeUnknownInitial, SeverityError, "initial: names a state that does not exist."},
 	{CodeUnknownState, SeverityError, "A transition's to: names a state that does not exist."},
 	{CodeUnknownEvent, SeverityError, "An on: key that is not an event of the catalog."},

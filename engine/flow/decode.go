@@ -407,6 +407,10 @@ func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
 	if k := jsonKind(n); k != jString {
 		// A number or boolean keeps its type: compile it as an expression.
 		v := scalarValue(rn)
+		if (k == jInt || k == jNumber) && looksLikeText(rn) {
+			d.add(diag(pos, CodeNumberAsText, "YAML reads %s as the number %v%s; quote it to keep the text (\"%s\")",
+				rn.Value, v, numberLoss(rn.Value), rn.Value))
+		}
 		lit := fmt.Sprint(v)
 		if f, ok := v.(float64); ok {
 			lit = strconv.FormatFloat(f, 'g', -1, 64)
@@ -426,6 +430,29 @@ func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
 		d.exprs = append(d.exprs, exprSite{node: rn, refs: t.refs, ctx: d.ctx})
 	}
 	return t
+}
+
+// looksLikeText reports whether a plain scalar YAML resolved to a number
+// was written as text: a phone number (+447700900123) or a code with a
+// leading zero (02134). Hex (0x1F), octal written 0o17, 0 and 0.5 are
+// numbers on purpose.
+func looksLikeText(n *yaml.Node) bool {
+	if n.Style != 0 { // quoted, or tagged (!!int 0123) on purpose
+		return false
+	}
+	v := n.Value
+	if strings.HasPrefix(v, "+") {
+		return true
+	}
+	return len(v) > 1 && v[0] == '0' && v[1] >= '0' && v[1] <= '9'
+}
+
+// numberLoss says what reading text as a number changed.
+func numberLoss(text string) string {
+	if strings.HasPrefix(text, "+") {
+		return " (the + is lost)"
+	}
+	return " (the leading zero is lost)"
 }
 
 func (d *decoder) guard(n *yaml.Node) *Expr {
