@@ -101,7 +101,7 @@ func (r *run) legQuery(role, label string) url.Values {
 }
 
 // newLabel names a leg flowd is about to dial. Twilio refuses a label
-// already in the conference (16025), and a leg keeps its label when a
+// already in the conference (16026), and a leg keeps its label when a
 // transfer hands it another role, so each dial gets its own: the role and
 // the session's version, unique since an event dials a role at most once.
 func (r *run) newLabel(role string) string {

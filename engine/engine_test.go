@@ -883,7 +883,7 @@ func TestRefusedTaskCompletionIsMoot(t *testing.T) {
 // TestDialedLegsGetTheirOwnLabelsAndSettings: the call instruction records
 // with CallRecord's value, its leg's status callback names the leg's label,
 // a muted dial joins without a beep, and each dial gets a label of its own
-// (a repeated label is Twilio's 16025, which the dispatcher counts as done).
+// (a repeated label is Twilio's 16026, which the dispatcher counts as done).
 func TestDialedLegsGetTheirOwnLabelsAndSettings(t *testing.T) {
 	path := editBasicFlow(t,
 		"conference: { timeout: 20 }", "call: { role: agent, record: true }",

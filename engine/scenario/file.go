@@ -89,6 +89,9 @@ type FailRESTStep struct {
 	Path   string `yaml:"path"`
 	Status int    `yaml:"status"`
 	Times  int    `yaml:"times"`
+	// Applied: the stand-in carries the request out and then answers the
+	// error, as when Twilio's answer is lost on the way back.
+	Applied bool `yaml:"applied"`
 }
 
 // FaultsStep turns on delivery faults for the rest of the scenario.

@@ -416,7 +416,11 @@ func (h *harness) run(st *Step) error {
 	case "available":
 		return h.sim.SetWorkerAvailable(st.Available.Worker, st.Available.Available)
 	case "fail_rest":
-		h.sim.FailREST(st.FailREST.Method, st.FailREST.Path, st.FailREST.Status, st.FailREST.Times)
+		if st.FailREST.Applied {
+			h.sim.LoseRESTAnswers(st.FailREST.Method, st.FailREST.Path, st.FailREST.Status, st.FailREST.Times)
+		} else {
+			h.sim.FailREST(st.FailREST.Method, st.FailREST.Path, st.FailREST.Status, st.FailREST.Times)
+		}
 		return nil
 	case "faults":
 		if st.Faults.DuplicateWebhooks {

@@ -17,7 +17,8 @@ import (
 const (
 	CodeNotFound               = 20404 // the resource does not exist (any more)
 	CodeCallNotInProgress      = 21220 // call.update on a call that already ended
-	CodeDuplicateLabel         = 16025 // a participant with this label is already in the conference
+	CodeDuplicateLabel         = 16026 // Participants API create: a participant with this label is already in the conference
+	CodeDuplicateLabelTwiML    = 16025 // the same for <Dial><Conference participantLabel>; accepted too (below)
 	CodeCoachNotFound          = 13240 // CallSidToCoach is wrong or has left
 	CodeReservationNotPending  = 40144 // conference instruction on a reservation no longer pending
 	CodeReservationNotPending2 = 40136 // other instructions on a reservation no longer pending
@@ -80,11 +81,14 @@ func IsGone(err error) bool {
 	return e.Status == http.StatusNotFound || e.Code == CodeNotFound || e.Code == CodeCallNotInProgress
 }
 
-// IsDuplicateLabel reports error 16025: a participant with that label is
+// IsDuplicateLabel reports error 16026: a participant with that label is
 // already in the conference, so a re-sent create has in fact been done.
+// Twilio's catalogue gives 16026 for a Participants API create and 16025
+// for the same clash in <Dial><Conference>; both are accepted, so that a
+// create answered with either counts as done.
 func IsDuplicateLabel(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Code == CodeDuplicateLabel
+	return errors.As(err, &e) && (e.Code == CodeDuplicateLabel || e.Code == CodeDuplicateLabelTwiML)
 }
 
 // IsReservationNotPending reports errors 40144/40136: the reservation was

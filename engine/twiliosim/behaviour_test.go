@@ -119,7 +119,7 @@ func TestDuplicateLabel(t *testing.T) {
 	s, _ := contactCenter(t)
 	_, cf := connectCustomer(t, s)
 	rc := restClient(t, s)
-	for i, want := range []int{0, 16025} {
+	for i, want := range []int{0, 16026} {
 		p := &api.CreateParticipantParams{}
 		p.SetFrom(support)
 		p.SetTo("+1555000000" + string(rune('1'+i)))

@@ -53,6 +53,7 @@ type faults struct {
 type restFault struct {
 	method, pattern string
 	status, times   int
+	applied         bool // carry the request out, then answer status
 }
 
 type hookFault struct {
@@ -71,6 +72,17 @@ func (s *Sim) FailREST(method, pathPattern string, status, times int) {
 	s.lock()
 	defer s.unlock()
 	s.faults.rest = append(s.faults.rest, &restFault{method: strings.ToUpper(method), pattern: pathPattern, status: status, times: times})
+}
+
+// LoseRESTAnswers carries out the next `times` REST requests matching
+// method and pathPattern (as FailREST) and then answers them with status
+// instead of their result: Twilio did the work, but the answer was lost
+// on its way back (a gateway's 5xx, a timeout), so a client that retries
+// sends a request that has in fact been done already.
+func (s *Sim) LoseRESTAnswers(method, pathPattern string, status, times int) {
+	s.lock()
+	defer s.unlock()
+	s.faults.rest = append(s.faults.rest, &restFault{method: strings.ToUpper(method), pattern: pathPattern, status: status, times: times, applied: true})
 }
 
 func (f *faults) restFault(method, p string) *restFault {

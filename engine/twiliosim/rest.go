@@ -171,16 +171,11 @@ func (s *Sim) serve(r *http.Request, body []byte) (int, any, map[string]string) 
 		}
 	}
 	s.mu.Lock()
-	if f := s.faults.restFault(r.Method, r.URL.Path); f != nil {
-		s.mu.Unlock()
-		hdr := map[string]string{}
-		if f.status == 429 {
-			hdr["Retry-After"] = "1"
-			return 429, newErr(429, 20429, "Too many requests"), hdr
-		}
-		return f.status, newErr(f.status, 20500, "Internal server error"), nil
-	}
+	fault := s.faults.restFault(r.Method, r.URL.Path)
 	s.mu.Unlock()
+	if fault != nil && !fault.applied {
+		return fault.answer()
+	}
 	if a := params["AccountSid"]; a != "" && a != s.opts.AccountSid {
 		return 404, errNotFound("Accounts", a), nil
 	}
@@ -198,10 +193,21 @@ func (s *Sim) serve(r *http.Request, body []byte) (int, any, map[string]string) 
 	s.lock()
 	defer s.unlock()
 	status, payload := rt.h(s, params, form, r)
+	if fault != nil {
+		return fault.answer() // carried out, the answer lost
+	}
 	if e, ok := payload.(*apiError); ok {
 		return e.Status, e, nil
 	}
 	return status, payload, nil
+}
+
+// answer is the error a REST fault answers with.
+func (f *restFault) answer() (int, any, map[string]string) {
+	if f.status == 429 {
+		return 429, newErr(429, 20429, "Too many requests"), map[string]string{"Retry-After": "1"}
+	}
+	return f.status, newErr(f.status, 20500, "Internal server error"), nil
 }
 
 // ---- JSON shapes ----
@@ -524,7 +530,7 @@ func (s *Sim) restCreateParticipant(p map[string]string, f url.Values, _ *http.R
 	}
 	label := f.Get("Label")
 	if label != "" && cf.byCallOrLabel(label) != nil {
-		return 0, errInvalid(16025, "Participant label "+label+" is already in use in this conference")
+		return 0, errInvalid(16026, "Participant label "+label+" is already in use by another participant")
 	}
 	coaching, _ := boolParam(f, "Coaching")
 	coach := f.Get("CallSidToCoach")
