@@ -129,7 +129,7 @@ func TestSIGKILLRecovers(t *testing.T) {
 		{
 			// Twilio created the consultee's participant but flowd died
 			// before recording it: the restarted process sends the create
-			// again, Twilio refuses the repeated label (16025) and flowd
+			// again, Twilio refuses the repeated label (16026) and flowd
 			// counts it done.
 			name: "after Twilio accepted the dial, before flowd recorded it",
 			arm: func(k *killRun) {
@@ -149,12 +149,12 @@ func TestSIGKILLRecovers(t *testing.T) {
 			check: func(t *testing.T, k *killRun) {
 				repeated := 0
 				for _, r := range k.sim.Requests() {
-					if strings.HasSuffix(r.Path, "/Participants.json") && strings.Contains(r.Body, "16025") {
+					if strings.HasSuffix(r.Path, "/Participants.json") && strings.Contains(r.Body, "16026") {
 						repeated++
 					}
 				}
 				if repeated != 1 {
-					t.Errorf("%d participant creates refused with 16025, want 1 (the repeat after the restart)", repeated)
+					t.Errorf("%d participant creates refused with 16026, want 1 (the repeat after the restart)", repeated)
 				}
 				if len(k.resent) == 0 {
 					t.Errorf("no webhook failed while flowd was down: the consultee's call progress should have")
