@@ -153,13 +153,13 @@ var Events = func() []EventSpec {
 			"unhold": "A participant was taken off hold.",
 			"mute":   "A participant was muted.",
 			"unmute": "A participant was unmuted.",
-			"modify": "A participant changed otherwise (e.g. coaching started or stopped).",
+			"modify": "A participant changed otherwise (e.g. coaching started or stopped). Not sent in a conference the conference instruction started (instruction-events).",
 		})...)
 	ev = append(ev, eventGroup("announcement.", SourceConference, announcementFields,
 		[]string{"end", "fail"},
 		map[string]string{
-			"end":  "An announce action finished playing.",
-			"fail": "An announce action could not be played.",
+			"end":  "An announce action finished playing. Not sent in a conference the conference instruction started (instruction-events).",
+			"fail": "An announce action could not be played. Not sent in a conference the conference instruction started (instruction-events).",
 		})...)
 	ev = append(ev, EventSpec{Name: "action.failed", Source: SourceEngine,
 		Desc: "flowd gave up on a REST call (an action) after retries.",

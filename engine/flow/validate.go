@@ -64,6 +64,7 @@ func (v *validator) run() {
 			v.checkGraph()
 		}
 		v.checkContexts()
+		v.checkInstructionEvents()
 		v.checkConference()
 		v.checkHold()
 	}
@@ -610,6 +611,38 @@ func (v *validator) checkContexts() {
 					}
 				}
 			}
+		}
+	}
+}
+
+// instructionMissingEvents are the conference callbacks TaskRouter's
+// conference instruction cannot subscribe to (TWILIO.md: its
+// conference_status_callback_event takes start, end, join, leave, mute,
+// hold and speaker).
+var instructionMissingEvents = map[string]string{
+	"announcement.end": "announcement", "announcement.fail": "announcement", "participant.modify": "modify",
+}
+
+// checkInstructionEvents: the first participant's callback subscription
+// holds for the whole conference, so a conference the conference
+// instruction starts never sends the events it cannot subscribe to.
+func (v *validator) checkInstructionEvents() {
+	var instr *Action
+	for _, l := range v.d.lists {
+		for _, a := range l.actions {
+			if a.Kind == "conference" && instr == nil {
+				instr = a
+			}
+		}
+	}
+	if instr == nil {
+		return
+	}
+	for _, ek := range v.d.eventKeys {
+		if kind, ok := instructionMissingEvents[ek.name]; ok {
+			v.add(v.src.nodePos(ek.node), CodeInstructionEvents,
+				"%s never arrives for a conference the conference instruction (line %d) starts: the instruction subscribes to start, end, join, leave, mute, hold and speaker, not %s, and the first participant's subscription holds for the whole conference",
+				ek.name, instr.Pos.Line, kind)
 		}
 	}
 }
