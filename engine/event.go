@@ -132,6 +132,23 @@ func (e *CommandError) Error() string {
 	return msg
 }
 
+// TaskClosedError: a command came through a task that is over (completed,
+// canceled or in wrap-up) while another task of the call is open: the
+// desktop that sent it is stale (the agent's before a transfer) and must
+// not act on the caller the next agent now has (409).
+type TaskClosedError struct {
+	Command string
+	Task    string   // the TaskSid in the URL
+	Status  string   // its status
+	Open    []string // the call's open tasks, one of which the command should name
+	CallSid string   // the caller's CallSid, which always addresses the call
+}
+
+func (e *TaskClosedError) Error() string {
+	return fmt.Sprintf("command %q: task %s is %s and the call is now on task %s; send commands through that task (or the call's CallSid %s)",
+		e.Command, e.Task, e.Status, strings.Join(e.Open, ", "), e.CallSid)
+}
+
 // KeyReusedError: a command's Idempotency-Key was first used for a request
 // with other parameters (422). Replaying that request's answer would tell
 // the client something happened that it did not ask for.

@@ -75,6 +75,11 @@ type CommandStep struct {
 	// succeed and the rest get 409.
 	Times    int `yaml:"times"`
 	ExpectOK int `yaml:"expect_ok"`
+	// Task is which SID the command is sent through: "" the task of the
+	// agent on the call now (the call's first task before anyone took
+	// it), "first" the call's first task, "call" the caller's CallSid, or
+	// a role's task (current, or the last it had).
+	Task string `yaml:"task"`
 }
 
 // AvailableStep changes a worker's availability.

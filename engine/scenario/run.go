@@ -443,7 +443,22 @@ func (h *harness) command(c *CommandStep) error {
 	if err != nil {
 		return err
 	}
+	// Commands come from the desktop of the agent on the call now: their
+	// task, or before anyone took the call the call's first task.
 	key := v.TaskSid
+	switch c.Task {
+	case "":
+		if a := v.Roles["agent"]; a != nil && a.TaskSid != "" {
+			key = a.TaskSid
+		}
+	case "first":
+	case "call":
+		key = h.session
+	default:
+		if key = h.roleTask(v, c.Task); key == "" {
+			return fmt.Errorf("task: %s: no %s role ever held a task (%s)", c.Task, c.Task, h.taskRoles(v))
+		}
+	}
 	if key == "" {
 		key = h.session
 	}

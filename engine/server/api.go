@@ -112,6 +112,7 @@ func (s *Server) engineError(c *gin.Context, err error, key string) {
 		pe *engine.ParamError
 		ue *engine.UnknownCommandError
 		kr *engine.KeyReusedError
+		tc *engine.TaskClosedError
 	)
 	switch {
 	case errors.Is(err, engine.ErrUnknownSession):
@@ -124,6 +125,12 @@ func (s *Server) engineError(c *gin.Context, err error, key string) {
 			allowed = []string{}
 		}
 		apiError(c, http.StatusConflict, "not_allowed", ce.Error(), map[string]any{"allowed": allowed, "state": ce.State})
+	case errors.As(err, &tc):
+		open := tc.Open
+		if open == nil {
+			open = []string{}
+		}
+		apiError(c, http.StatusConflict, "task_closed", tc.Error(), map[string]any{"open_tasks": open, "call_sid": tc.CallSid})
 	case errors.As(err, &kr):
 		apiError(c, http.StatusUnprocessableEntity, "idempotency_key_reused", kr.Error(), nil)
 	case errors.As(err, &pe):

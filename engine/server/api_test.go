@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -264,6 +265,45 @@ func TestTaskList(t *testing.T) {
 			t.Errorf("GET /v1/tasks%s: %+v, want invalid_params naming %s", c.query, e, c.inMessage)
 		}
 	}
+}
+
+// TestClosedTaskCannotCommand: a command through a task that is over, while
+// another task of the call is open, is refused with 409 task_closed naming
+// the open task; nothing changes.
+func TestClosedTaskCannotCommand(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA310", "WT310", true)
+	mustStatus(t, h.webhook("/twilio/taskrouter/events", url.Values{"EventType": {"task.completed"}, "TaskSid": {"WT310"}, "TaskAssignmentStatus": {"completed"}}), 204)
+	// Without another open task, the old task still addresses the call.
+	w := h.api("POST", "/v1/tasks/WT310/commands/hold", "", nil)
+	mustStatus(t, w, 200)
+	mustStatus(t, h.api("POST", "/v1/tasks/WT310/commands/unhold", "", nil), 200)
+
+	mustStatus(t, h.webhook("/twilio/taskrouter/assignment", assignmentForm("WT311", "WR311", "CA310")), 200)
+	before := h.state("CA310")
+	w = h.api("POST", "/v1/tasks/WT310/commands/hold", "", nil)
+	mustStatus(t, w, http.StatusConflict)
+	var body struct {
+		Error struct {
+			Code      string   `json:"code"`
+			Message   string   `json:"message"`
+			OpenTasks []string `json:"open_tasks"`
+			CallSid   string   `json:"call_sid"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	e := body.Error
+	if e.Code != "task_closed" || len(e.OpenTasks) != 1 || e.OpenTasks[0] != "WT311" || e.CallSid != "CA310" ||
+		!strings.Contains(e.Message, "task WT310 is completed and the call is now on task WT311") {
+		t.Errorf("409 body %s: want task_closed naming WT311 and CA310", w.Body.String())
+	}
+	if after := h.state("CA310"); after != before {
+		t.Errorf("state %s after the refusal, want %s", after, before)
+	}
+	// The CallSid addresses the call whatever its tasks.
+	mustStatus(t, h.api("POST", "/v1/tasks/CA310/commands/hold", "", nil), 200)
 }
 
 func TestTaskView(t *testing.T) {
