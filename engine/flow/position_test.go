@@ -82,6 +82,8 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 		{"tab indentation", "flow: t\nstates:\n\ts: {}\n", 3, 1},
 		{"unknown alias", "flow: t\ninitial: *nope\n", 2, 1},
 		{"second document", "flow: t\n---\nflow: u\n", 2, 1},
+		{"a document after an empty one", "flow: t\n---\n---\nflow: u\nbogus: 1\n", 3, 1},
+		{"an alias as a key", "flow: t\nx-ev: &ev call.incoming\nstates:\n  s:\n    on:\n      *ev : { to: s }\n", 6, 7},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

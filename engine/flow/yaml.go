@@ -404,16 +404,22 @@ func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
 		*diags = append(*diags, diag(p, CodeYAMLSyntax, "%s", msg))
 		return nil
 	}
-	var doc2 yaml.Node
-	if err := dec.Decode(&doc2); !errors.Is(err, io.EOF) {
+	// Further documents: empty ones (a stray ---) are harmless, any other
+	// one, however many empty ones come before it, is refused.
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		p := src.pos(1, 1)
-		if err == nil && doc2.Line > 0 {
-			p = src.pos(doc2.Line, doc2.Column)
+		if err == nil && more.Line > 0 {
+			p = src.pos(more.Line, more.Column)
 		} else if err != nil {
 			p, _ = syntaxErrorPos(src, err)
 		}
-		if err != nil || len(doc2.Content) > 0 && !(doc2.Content[0].Kind == yaml.ScalarNode && doc2.Content[0].ShortTag() == "!!null") {
-			*diags = append(*diags, diag(p, CodeYAMLSyntax, "a flow file holds one YAML document; remove the second one (after ---)"))
+		if err != nil || len(more.Content) > 0 && !(more.Content[0].Kind == yaml.ScalarNode && more.Content[0].ShortTag() == "!!null") {
+			*diags = append(*diags, diag(p, CodeYAMLSyntax, "a flow file holds one YAML document; remove the next one (after ---)"))
 			return nil
 		}
 	}
@@ -422,7 +428,7 @@ func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
 	}
 	root := doc.Content[0]
 	w := &safetyWalker{src: src, diags: diags}
-	if !w.walk(root, 1, false) || w.dups > 0 {
+	if !w.walk(root, 1, false) || w.dups > 0 || w.aliasKeys > 0 {
 		// After a duplicate key, which value counts is a guess: stop here
 		// rather than report what follows from the guess.
 		return nil
@@ -433,11 +439,12 @@ func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
 // safetyWalker counts nodes with aliases expanded, bounds the depth and
 // reports duplicate keys.
 type safetyWalker struct {
-	src   *source
-	diags *Diagnostics
-	count int
-	fail  bool
-	dups  int
+	src       *source
+	diags     *Diagnostics
+	count     int
+	fail      bool
+	dups      int
+	aliasKeys int
 }
 
 // walk counts n's nodes (through aliases, as a decoder expands them) and
@@ -467,6 +474,19 @@ func (w *safetyWalker) walk(n *yaml.Node, depth int, aliased bool) bool {
 	case yaml.MappingNode:
 		if !aliased {
 			w.checkKeys(n)
+			for i := 0; i < len(n.Content); i += 2 {
+				if k := n.Content[i]; k.Kind == yaml.AliasNode {
+					// flowd reads keys as written: an alias would read as
+					// the anchor's name, not its value.
+					w.aliasKeys++
+					name := "it"
+					if a := resolve(k); a != nil && a.Kind == yaml.ScalarNode {
+						name = a.Value
+					}
+					*w.diags = append(*w.diags, diag(w.src.nodePos(k), CodeYAMLSyntax,
+						"an alias (*%s) cannot be a key in a flow file; write the key itself (%s)", k.Value, name))
+				}
+			}
 		}
 		for _, c := range n.Content {
 			if !w.walk(c, depth+1, aliased) {
