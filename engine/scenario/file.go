@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -178,8 +180,7 @@ func Parse(path string, data []byte) (f *File, err error) {
 	if len(data) > 1<<20 {
 		return nil, &Error{File: path, Line: 1, Msg: "file is larger than 1 MiB"}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	yamlError := func(err error) *Error {
 		// yaml.v3 names the line inside its message: report it as the
 		// error's line, as every other scenario error is.
 		line, msg := 1, err.Error()
@@ -189,10 +190,32 @@ func Parse(path string, data []byte) (f *File, err error) {
 				line = n
 			}
 		}
-		return nil, &Error{File: path, Line: line, Msg: "YAML: " + msg}
+		return &Error{File: path, Line: line, Msg: "YAML: " + msg}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(err)
+	}
+	for {
+		// A stray --- is harmless; a second document would be ignored.
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, yamlError(err)
+		}
+		if len(more.Content) > 0 && more.Content[0].ShortTag() != "!!null" {
+			return nil, &Error{File: path, Line: more.Content[0].Line, Msg: "a scenario file holds one YAML document; put these scenarios in the first one, or in a file of their own"}
+		}
 	}
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{File: path, Line: 1, Msg: "a scenario file is a map with flow, workers and scenarios"}
+	}
+	if err := (&treeCheck{path: path}).walk(root.Content[0], 0); err != nil {
+		return nil, err
 	}
 	doc := root.Content[0]
 	f = &File{Path: path}
@@ -211,7 +234,10 @@ func Parse(path string, data []byte) (f *File, err error) {
 		case "scenarios":
 			err = f.parseScenarios(v)
 		default:
-			return nil, &Error{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want flow, queues, workers, env, scenarios)", k.Value)}
+			if strings.HasPrefix(k.Value, "x-") {
+				continue // a place for anchors, as in flow files
+			}
+			return nil, &Error{File: path, Line: k.Line, Msg: fmt.Sprintf("unknown key %q (want flow, queues, workers, env, scenarios, or x-NAME for anchors)", k.Value)}
 		}
 		if err != nil {
 			if se, ok := err.(*Error); ok {
@@ -240,6 +266,50 @@ func Parse(path string, data []byte) (f *File, err error) {
 		}
 	}
 	return f, nil
+}
+
+// treeCheck prepares a scenario file's YAML for reading: it refuses a key
+// twice in one map (which one counts would be a guess; some were read
+// both, some the last) and an alias as a key, and replaces each alias
+// value by the node it names, so that `steps: *common` reads as the list.
+type treeCheck struct {
+	path  string
+	nodes int
+}
+
+// maxScenarioNodes bounds the walk when aliases nest (each use is walked).
+const maxScenarioNodes = 1 << 20
+
+func (c *treeCheck) walk(n *yaml.Node, depth int) error {
+	if c.nodes++; c.nodes > maxScenarioNodes || depth > 64 {
+		return &Error{File: c.path, Line: n.Line, Msg: "the file expands to too many YAML nodes, or nests too deep (are aliases nested inside aliases?)"}
+	}
+	if n.Kind == yaml.MappingNode {
+		first := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.AliasNode {
+				return &Error{File: c.path, Line: k.Line, Msg: fmt.Sprintf("an alias (*%s) cannot be a key; write the key itself", k.Value)}
+			}
+			if k.Kind != yaml.ScalarNode {
+				continue
+			}
+			if line, dup := first[k.Value]; dup {
+				return &Error{File: c.path, Line: k.Line, Msg: fmt.Sprintf("%q appears twice in this map (first at line %d); keep one", k.Value, line)}
+			}
+			first[k.Value] = k.Line
+		}
+	}
+	for i, child := range n.Content {
+		for j := 0; child.Kind == yaml.AliasNode && child.Alias != nil && j < 64; j++ {
+			child = child.Alias
+		}
+		n.Content[i] = child
+		if err := c.walk(child, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lineError is a problem at a line of the file (a key, a value).
@@ -375,6 +445,13 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 	}
 	k, v := n.Content[0], n.Content[1]
 	st := &Step{Line: k.Line, Kind: k.Value}
+	if k.Value != "call" && v.ShortTag() == "!!null" {
+		// It would read as the text "null", or as nothing to check.
+		return fail(k.Line, "%s needs a value (it is empty or null)", k.Value)
+	}
+	if k.Value == "expect" && v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+		return fail(k.Line, "expect: {} checks nothing; name at least one expectation")
+	}
 	var err error
 	switch k.Value {
 	case "call":

@@ -35,6 +35,21 @@ func TestWrongScenarioFailsWithAnUnderstandableMessage(t *testing.T) {
 	}
 }
 
+// Anchors and aliases read as what they name: a list of steps shared by
+// two scenarios runs in both.
+func TestAliasedStepsAreRead(t *testing.T) {
+	src := "flow: x\nx-common: &common\n  - call: {}\n  - hangup: customer\nscenarios:\n  - name: a\n    steps: *common\n  - name: b\n    steps: *common\n"
+	f, err := scenario.Parse("x.test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range f.Scenarios {
+		if len(sc.Steps) != 2 || sc.Steps[1].Party != "customer" {
+			t.Errorf("scenario %s: steps %+v, want call and hangup", sc.Name, sc.Steps)
+		}
+	}
+}
+
 func TestParseErrorsNameTheLine(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"YAML syntax", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: { state: [\n", "x.test.yaml:5: YAML: did not find expected node content"},
@@ -49,6 +64,18 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 			"x.test.yaml:3: workers: unknown key \"queue\" (did you mean queues?)"},
 		{"wrong type", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect:\n          open_tasks: many\n",
 			"x.test.yaml:6: expect: cannot unmarshal !!str `many` into int"},
+		// Each of these used to run something other than what was written.
+		{"a key twice", "flow: x\nscenarios:\n  - name: a\n    steps: [{ hangup: customer }]\n    steps: [{ call: {} }]\n",
+			"x.test.yaml:5: \"steps\" appears twice in this map (first at line 4)"},
+		{"scenarios twice", "flow: x\nscenarios: []\nscenarios: []\n", "x.test.yaml:3: \"scenarios\" appears twice"},
+		{"a second document", "flow: x\nscenarios:\n  - name: a\n    steps: [{ call: {} }]\n---\nflow: y\n",
+			"x.test.yaml:6: a scenario file holds one YAML document"},
+		{"an alias as a key", "flow: x\nx-k: &k hangup\nscenarios:\n  - name: a\n    steps:\n      - *k : customer\n",
+			"x.test.yaml:6: an alias (*k) cannot be a key"},
+		{"a null party", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - call: {}\n      - hangup: ~\n", "x.test.yaml:6: hangup needs a value"},
+		{"a null command", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - command:\n", "x.test.yaml:5: command needs a value"},
+		{"a null expectation", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: null\n", "x.test.yaml:5: expect needs a value"},
+		{"an empty expectation", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: {}\n", "x.test.yaml:5: expect: {} checks nothing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := scenario.Parse("x.test.yaml", []byte(tc.src))
