@@ -219,9 +219,16 @@ func (v *validator) checkExprs() {
 	f := v.f
 	used := map[string]bool{}
 	varTypes := v.varTypes()
+	in, out := v.edges()
 	for _, site := range v.d.exprs {
 		ev, isEvent := EventByName(site.ctx.event)
 		cmd := f.Commands[site.ctx.event]
+		// Entry and exit actions run on the event of the transition that
+		// enters or leaves the state: any of these.
+		var listEvents []string
+		if site.ctx.tr == nil && site.ctx.state != nil && (site.ctx.where == "entry" || site.ctx.where == "exit") {
+			listEvents = v.listEvents(site.ctx, in, out)
+		}
 		for _, r := range site.refs {
 			p := v.src.valuePos(site.node, r.Off)
 			switch {
@@ -292,6 +299,14 @@ func (v *validator) checkExprs() {
 				if _, ok := v.env[r.Name]; !ok && !r.Defaulted {
 					v.add(p, CodeEnvUnset, "environment variable %s is not set here; it must be set where flowd serve runs", r.Name)
 				}
+			case r.Root == "event" && site.ctx.event == "" && len(listEvents) > 0:
+				if r.Name != "" {
+					v.checkListEventField(p, site.ctx, listEvents, r.Name)
+				}
+			case r.Root == "params" && site.ctx.event == "" && len(listEvents) > 0:
+				if r.Name != "" {
+					v.checkListParam(p, site.ctx, listEvents, r.Name)
+				}
 			case r.Root == "event":
 				if r.Name == "" || !isEvent || site.ctx.event == "" {
 					continue
@@ -354,6 +369,108 @@ func (v *validator) checkExprs() {
 		if val, ok := v.env[name]; ok {
 			f.EnvVars[name] = val
 		}
+	}
+}
+
+// listEvents are the events an entry or exit list may run on: those of the
+// transitions into the state (and call.incoming for the initial state's
+// entry), or out of it.
+func (v *validator) listEvents(c siteCtx, in, out map[*State][]edge) []string {
+	var evs []string
+	edges := out[c.state]
+	if c.where == "entry" {
+		edges = in[c.state]
+		if c.state.Name == v.f.Initial {
+			evs = append(evs, "call.incoming")
+		}
+	}
+	for _, e := range edges {
+		if !slices.Contains(evs, e.t.Event) {
+			evs = append(evs, e.t.Event)
+		}
+	}
+	return evs
+}
+
+// noneHas says that no event an entry or exit list runs on has a what
+// (field, parameter): "state s is entered only on call.gather, which has
+// no field" or "state s is entered on a, b, and none of them has a field".
+func noneHas(f *Flow, c siteCtx, evs []string, what string) string {
+	verb := "entered"
+	if c.where == "exit" {
+		verb = "left"
+	}
+	labels := make([]string, len(evs))
+	for i, e := range evs {
+		labels[i] = eventLabel(f, e)
+	}
+	if len(evs) == 1 {
+		return fmt.Sprintf("state %s is %s only on %s, which has no %s", c.state.Name, verb, labels[0], what)
+	}
+	return fmt.Sprintf("state %s is %s on %s, and none of them has a %s", c.state.Name, verb, strings.Join(labels, ", "), what)
+}
+
+// checkListEventField: event.NAME in an entry or exit list must be a field
+// of at least one event the list runs on (a command's event has command).
+func (v *validator) checkListEventField(p Pos, c siteCtx, evs []string, field string) {
+	var names []string
+	for _, e := range evs {
+		if v.f.IsCommand(e) {
+			if field == "command" || field == eventFieldName {
+				return
+			}
+			names = append(names, "command")
+			continue
+		}
+		spec, ok := EventByName(e)
+		if !ok {
+			return // unknown-event, reported where it is handled
+		}
+		if _, ok := spec.Field(field); ok {
+			return
+		}
+		for _, fs := range spec.Fields {
+			names = append(names, fs.Name)
+		}
+	}
+	names = append(names, eventFieldName)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	msg := fmt.Sprintf("event.%s: %s %q; the fields: %s", field, noneHas(v.f, c, evs, "field"), field, strings.Join(names, ", "))
+	if s := suggest(field, names); s != "" {
+		msg = fmt.Sprintf("event.%s: %s %q (did you mean event.%s?)", field, noneHas(v.f, c, evs, "field"), field, s)
+	}
+	v.add(p, CodeUnknownField, "%s", msg)
+}
+
+// checkListParam: params.NAME in an entry or exit list that only commands
+// reach must be a parameter of one of them; one that only events reach
+// reads no parameters at all. A list reached by both is not reported.
+func (v *validator) checkListParam(p Pos, c siteCtx, evs []string, name string) {
+	var cmds, params []string
+	for _, e := range evs {
+		if cmd := v.f.Commands[e]; cmd != nil {
+			if cmd.Params[name] != nil {
+				return
+			}
+			cmds = append(cmds, e)
+			params = append(params, cmd.ParamOrder...)
+		} else if _, ok := EventByName(e); !ok {
+			return // unknown-event or unknown-command, reported elsewhere
+		}
+	}
+	switch {
+	case len(cmds) == 0:
+		v.add(p, CodeUnknownParam, "params.%s: %s %q: params is only set by commands", name, noneHas(v.f, c, evs, "parameter"), name)
+	case len(cmds) == len(evs):
+		msg := fmt.Sprintf("params.%s: %s %q", name, noneHas(v.f, c, evs, "parameter"), name)
+		if s := suggest(name, params); s != "" {
+			msg += fmt.Sprintf(" (did you mean params.%s?)", s)
+		} else {
+			slices.Sort(params)
+			msg += "; the parameters: " + strings.Join(slices.Compact(params), ", ")
+		}
+		v.add(p, CodeUnknownParam, "%s", msg)
 	}
 }
 
