@@ -47,6 +47,7 @@ const (
 	CodeNoFinalPath        = "no-final-path"
 	CodeFinalTransitions   = "final-transitions"
 	CodeShadowedTransition = "shadowed-transition"
+	CodeConstantGuard      = "constant-guard"
 	CodeBadParam           = "bad-param"
 	CodeUnhandledCommand   = "unhandled-command"
 
@@ -107,6 +108,7 @@ var Codes = []CodeSpec{
 	{CodeNoFinalPath, SeverityError, "No sequence of transitions leads from this non-final state to a final state: a call could never finish."},
 	{CodeFinalTransitions, SeverityError, "A final state has transitions; a final state ignores all events."},
 	{CodeShadowedTransition, SeverityWarning, "A transition can never fire: an earlier transition for the same event has no if:."},
+	{CodeConstantGuard, SeverityWarning, "An if: guard that reads nothing from the call (1 == 2, \"false\", \"true\"): always false, its transition never fires and leads nowhere for reachability; always true, it is a transition without if: and shadows the ones after it."},
 	{CodeBadParam, SeverityError, "A command parameter's pattern does not compile, or its enum values do not have its type."},
 	{CodeUnhandledCommand, SeverityWarning, "A declared command is handled in no state and not at flow level."},
 	{CodeNeedsConference, SeverityError, "An action on a conference participant (hold, dial, coach…) where no conference can exist yet: no path from the initial state runs conference, call, redirect or dial first."},

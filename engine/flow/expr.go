@@ -80,8 +80,18 @@ func (e *exprError) Error() string { return e.Msg }
 type Expr struct {
 	Source  string
 	Pos     Pos
-	program *vm.Program
-	refs    []exprRef // what the expression reads, for validation
+	program  *vm.Program
+	refs     []exprRef // what the expression reads, for validation
+	constant *bool     // the value of a guard that reads nothing
+}
+
+// Constant reports the guard's value when it reads nothing from the call
+// (1 == 2, "true"): it always or never holds.
+func (e *Expr) Constant() (value, ok bool) {
+	if e == nil || e.constant == nil {
+		return false, false
+	}
+	return *e.constant, true
 }
 
 // CompileExpr compiles a guard; it must be boolean.
@@ -93,7 +103,7 @@ func CompileExpr(src string, pos Pos) (*Expr, error) {
 	if c.err != nil {
 		return nil, c.err.clone()
 	}
-	return &Expr{Source: src, Pos: pos, program: c.prog, refs: c.refs}, nil
+	return &Expr{Source: src, Pos: pos, program: c.prog, refs: c.refs, constant: c.constant}, nil
 }
 
 // Bool evaluates the guard. A runtime error (say, a field of a role that is

@@ -50,6 +50,9 @@ type compiled struct {
 	refs []exprRef
 	// term is the type of the expression's value (vartypes.go).
 	term *typeTerm
+	// constant is the value of a guard that reads nothing (1 == 2, "true"),
+	// as expr's optimizer folds it; nil when it depends on the call.
+	constant *bool
 	err  *exprError
 }
 
@@ -130,6 +133,10 @@ func doCompile(code string, asBool bool) (out *compiled) {
 			out.err = toExprError(err)
 		}
 		return out
+	}
+	if b, ok := tree.Node.(*ast.BoolNode); ok && asBool {
+		v := b.Value
+		out.constant = &v
 	}
 	prog, err := compiler.Compile(tree, cfg)
 	if err != nil {
@@ -238,6 +245,13 @@ func (v *refVisitor) Visit(np *ast.Node) {
 // with a constant, whose type validation checks against the field's (the
 // variable's, when it has one).
 func (v *refVisitor) compared(op string, field, constant ast.Node) {
+	if id, isID := field.(*ast.IdentifierNode); isID && id.Value == "state" {
+		// state == "on_hold": the name must be one of the flow's states.
+		if typ, text, ok := constantOf(constant); ok && typ == "string" {
+			v.refs = append(v.refs, exprRef{Root: "state", Name: text, Off: constant.Location().From, Const: typ, Op: op})
+		}
+		return
+	}
 	root, name, _, ok := member(field)
 	if !ok || (root != "event" && root != "params" && root != "vars") || name == "" {
 		return

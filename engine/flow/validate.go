@@ -49,6 +49,12 @@ func (v *validator) run() {
 				ts = append(ts, f.On[e]...)
 			}
 		}
+		// A transition whose guard is always false never fires: it leads
+		// nowhere (constant-guard says so).
+		ts = slices.DeleteFunc(ts, func(t *Transition) bool {
+			val, ok := t.If.Constant()
+			return ok && !val
+		})
 		v.handlersOf[s] = ts
 	}
 	v.checkInitial()
@@ -165,11 +171,24 @@ func (v *validator) checkTransitions() {
 				}
 				v.add(t.toPos, CodeUnknownState, "%s", msg)
 			}
+			if val, ok := t.If.Constant(); ok {
+				if val {
+					v.add(t.If.Pos, CodeConstantGuard, "if: %s is always true, whatever the call: write this transition without if:", strings.TrimSpace(t.If.Source))
+				} else {
+					v.add(t.If.Pos, CodeConstantGuard, "if: %s is always false, whatever the call: this transition never fires", strings.TrimSpace(t.If.Source))
+				}
+			}
 			if i > 0 {
 				for _, prev := range ts[:i] {
+					always, constant := prev.If.Constant()
 					if prev.If == nil && !v.d.badGuards[prev] {
 						v.add(t.Pos, CodeShadowedTransition,
 							"this transition for %s can never fire: the one at line %d has no if: and always fires first", t.Event, prev.Pos.Line)
+						break
+					}
+					if constant && always {
+						v.add(t.Pos, CodeShadowedTransition,
+							"this transition for %s can never fire: the one at line %d has an if: that always holds, and fires first", t.Event, prev.Pos.Line)
 						break
 					}
 				}
@@ -265,6 +284,14 @@ func (v *validator) checkExprs() {
 				// (vartypes.go); one never assigned is unknown-var.
 				if typ, ok := varTypes[r.Field]; ok {
 					v.checkComparison(p, r, "vars."+r.Field, typ, false, nil)
+				}
+			case r.Root == "state" && r.Const == "string":
+				if f.States[r.Name] == nil {
+					msg := fmt.Sprintf("state is compared with %q, which is not a state of this flow", r.Name)
+					if s := suggest(r.Name, f.StateOrder); s != "" {
+						msg += fmt.Sprintf(" (did you mean %s?)", s)
+					}
+					v.add(p, CodeUnknownValue, "%s", msg)
 				}
 			case r.Root == "participants":
 				if r.Name != "" && !f.HasRole(r.Name) {
