@@ -85,6 +85,14 @@ type Expr struct {
 	constant *bool     // the value of a guard that reads nothing
 }
 
+// refsOrNil is what the guard reads (nil for no guard).
+func (e *Expr) refsOrNil() []exprRef {
+	if e == nil {
+		return nil
+	}
+	return e.refs
+}
+
 // Constant reports the guard's value when it reads nothing from the call
 // (1 == 2, "true"): it always or never holds.
 func (e *Expr) Constant() (value, ok bool) {

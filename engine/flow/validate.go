@@ -966,7 +966,7 @@ func (v *validator) checkHold() {
 				if to == nil {
 					continue
 				}
-				h := held[s]
+				h := held[s] && !customerGone(t) // nobody is held once the customer left
 				if t.To != "" {
 					h = applyHold(h, holdEffect(s.Exit))
 				}
@@ -999,5 +999,58 @@ func (v *validator) checkHold() {
 		if !released {
 			v.add(s.Pos, CodeStrandedHold, "the customer may be on hold in state %s, and no transition out of it unholds, removes or hangs up the customer, or reaches a final state", name)
 		}
+		// Reaching a final state releases nobody: a final state ignores
+		// every event, hangup included. When someone else leaves (the agent
+		// hangs up) or a command ends the call, the transition into it must
+		// take the customer off hold itself. (TaskRouter's events are left
+		// out: what a task.canceled implies depends on which task it is.)
+		for _, t := range v.handlersOf[s] {
+			to := v.target(s, t)
+			if to == nil || !to.Final || customerGone(t) ||
+				!(t.Event == "participant.leave" || t.Event == "call.status" || f.IsCommand(t.Event)) {
+				continue
+			}
+			h := true
+			if t.To != "" {
+				h = applyHold(h, holdEffect(s.Exit))
+			}
+			h = applyHold(h, holdEffect(t.Do))
+			if t.To != "" {
+				h = applyHold(h, holdEffect(to.Entry))
+			}
+			if h {
+				hint := ""
+				if !f.IsCommand(t.Event) {
+					hint = ` (or, if this is the customer leaving, say so with if: event.role == "customer")`
+				}
+				v.add(t.Pos, CodeStrandedHold, "on %s the call ends in final state %s while the customer may be on hold in %s; a final state ignores every event, so nothing would take them off hold: unhold, remove or hang up the customer here%s",
+					eventLabel(f, t.Event), to.Name, name, hint)
+			}
+		}
 	}
+}
+
+// customerGone: the transition runs because the customer left (their call
+// ended, they left the conference, the conference ended), so nobody is
+// left on hold. call.status and participant.leave count when unguarded or
+// guarded on event.role == "customer"; a guard naming another role (the
+// agent hung up) does not.
+func customerGone(t *Transition) bool {
+	switch t.Event {
+	case "conference.end":
+		return true
+	case "call.status", "participant.leave":
+	default:
+		return false
+	}
+	roleNamed := false
+	for _, r := range t.If.refsOrNil() {
+		if r.Root == "event" && r.Field == eventFieldRole && r.Const == "string" {
+			roleNamed = true
+			if r.Name == RoleCustomer && r.Op == "==" {
+				return true
+			}
+		}
+	}
+	return t.Event == "call.status" && !roleNamed
 }
