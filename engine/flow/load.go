@@ -245,7 +245,7 @@ func ExpandPaths(paths []string) ([]string, Diagnostics) {
 			continue
 		}
 		if !st.IsDir() {
-			if isScenarioFile(p) {
+			if IsScenarioFile(p) {
 				scenarios = append(scenarios, p)
 				continue
 			}
@@ -280,10 +280,13 @@ func isFlowFile(name string) bool {
 	if !strings.HasSuffix(base, ".yaml") && !strings.HasSuffix(base, ".yml") {
 		return false
 	}
-	return !isScenarioFile(name)
+	return !IsScenarioFile(name)
 }
 
-func isScenarioFile(name string) bool {
+// IsScenarioFile reports whether name is a scenario file for flowd test
+// (NAME.test.yaml, in any letter case), which validate skips: one rule for
+// both commands, so a file is always one or the other.
+func IsScenarioFile(name string) bool {
 	base := strings.ToLower(filepath.Base(name))
 	return strings.HasSuffix(base, ".test.yaml") || strings.HasSuffix(base, ".test.yml")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -656,10 +657,10 @@ func FindFiles(paths []string) ([]string, error) {
 				add(m)
 				continue
 			}
-			for _, ext := range []string{"*.test.yaml", "*.test.yml"} {
-				sub, _ := filepath.Glob(filepath.Join(m, ext))
-				for _, s := range sub {
-					add(s)
+			entries, _ := os.ReadDir(m) // not a directory: nothing to add
+			for _, e := range entries {
+				if !e.IsDir() && isScenario(e.Name()) {
+					add(filepath.Join(m, e.Name()))
 				}
 			}
 		}
@@ -668,9 +669,7 @@ func FindFiles(paths []string) ([]string, error) {
 	return out, nil
 }
 
-func isScenario(p string) bool {
-	return strings.HasSuffix(p, ".test.yaml") || strings.HasSuffix(p, ".test.yml")
-}
+func isScenario(p string) bool { return flow.IsScenarioFile(p) }
 
 var (
 	sidPattern  = regexp.MustCompile(`\b(CA|CF|WT|WR|WK|WS|WW|WQ|WA|AC)[0-9a-f]{32}\b`)

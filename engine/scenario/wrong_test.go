@@ -174,3 +174,22 @@ func TestFaultsStepDuplicatesWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// flowd test finds a scenario file whatever the letter case of its
+// extension, as flowd validate skips it: a file is always one or the other.
+func TestFindFilesIgnoresCase(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"Support.Test.yaml", "b.test.yml", "flow.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := scenario.FindFiles([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "Support.Test.yaml"), filepath.Join(dir, "b.test.yml")}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("FindFiles = %v, want %v", got, want)
+	}
+}
