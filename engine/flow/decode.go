@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -432,6 +433,10 @@ func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
 	return t
 }
 
+// singleEquals finds a lone = (not ==, !=, <=, >=), outside quotes
+// being too much to ask of a hint.
+var singleEquals = regexp.MustCompile(`(^|[^=!<>])=([^=~]|$)`)
+
 // looksLikeText reports whether a plain scalar YAML resolved to a number
 // was written as text: a phone number (+447700900123) or a code with a
 // leading zero (02134). Hex (0x1F), octal written 0o17, 0 and 0.5 are
@@ -474,6 +479,8 @@ func (d *decoder) guard(n *yaml.Node) *Expr {
 				msg += ` (a regular expression match is written: call.from matches "^\\+44")`
 			case strings.Contains(src, "=<") || strings.Contains(src, "=>"):
 				msg += " (comparisons are written <= and >=)"
+			case singleEquals.MatchString(src):
+				msg += ` (equality is written ==: event.role == "customer")`
 			}
 			d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadExpr, "%s", msg))
 		}
