@@ -78,8 +78,8 @@ func (e *exprError) Error() string { return e.Msg }
 
 // Expr is a compiled boolean guard.
 type Expr struct {
-	Source  string
-	Pos     Pos
+	Source   string
+	Pos      Pos
 	program  *vm.Program
 	refs     []exprRef // what the expression reads, for validation
 	constant *bool     // the value of a guard that reads nothing

@@ -53,7 +53,7 @@ type compiled struct {
 	// constant is the value of a guard that reads nothing (1 == 2, "true"),
 	// as expr's optimizer folds it; nil when it depends on the call.
 	constant *bool
-	err  *exprError
+	err      *exprError
 }
 
 const maxCachedPrograms = 20000
