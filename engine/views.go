@@ -67,8 +67,28 @@ func (r *run) view() TaskView {
 }
 
 // Task returns a session's view by any of its TaskSids, CallSids or its ID,
-// with its history when withHistory.
+// with its whole history when withHistory.
 func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskView, error) {
+	if !withHistory {
+		return e.task(ctx, key, nil)
+	}
+	return e.task(ctx, key, &HistoryRange{})
+}
+
+// HistoryRange selects history entries: those after the entry numbered
+// After (its seq), at most Limit of them (0: all).
+type HistoryRange struct {
+	After int64
+	Limit int
+}
+
+// TaskHistory is Task with the history entries h selects: a console that
+// polls a call asks for those after the last one it has.
+func (e *Engine) TaskHistory(ctx context.Context, key string, h HistoryRange) (TaskView, error) {
+	return e.task(ctx, key, &h)
+}
+
+func (e *Engine) task(ctx context.Context, key string, h *HistoryRange) (TaskView, error) {
 	id, err := e.cfg.Store.Resolve(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -87,13 +107,14 @@ func (e *Engine) Task(ctx context.Context, key string, withHistory bool) (TaskVi
 	if err != nil {
 		return TaskView{}, err
 	}
-	if withHistory {
-		hs, err := e.cfg.Store.History(ctx, id, 0, 0)
+	if h != nil {
+		hs, err := e.cfg.Store.History(ctx, id, h.After, h.Limit)
 		if err != nil {
 			return TaskView{}, err
 		}
-		for _, h := range hs {
-			v.History = append(v.History, HistoryView{Seq: h.Seq, At: h.At, Kind: h.Kind, Data: h.Data})
+		v.History = []HistoryView{}
+		for _, e := range hs {
+			v.History = append(v.History, HistoryView{Seq: e.Seq, At: e.At, Kind: e.Kind, Data: e.Data})
 		}
 	}
 	return v, nil

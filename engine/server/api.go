@@ -258,14 +258,38 @@ func (s *Server) tasks(c *gin.Context) {
 	writeJSON(c, page)
 }
 
-// task serves GET /v1/tasks/{TaskSid}: the session with its history.
+// task serves GET /v1/tasks/{TaskSid}: the session with its history, all
+// of it or, with history_after=SEQ and history_limit=N, the N entries
+// after the one numbered SEQ (a console polling a call asks for what it has
+// not seen).
 func (s *Server) task(c *gin.Context) {
 	sid := c.Param("sid")
 	info := infoOf(c)
 	info.task = sid
 	ctx, cancel := handleContext(c, apiTimeout)
 	defer cancel()
-	v, err := s.eng.Task(ctx, sid, true)
+	var h engine.HistoryRange
+	for _, q := range []struct {
+		name string
+		max  int64
+		set  func(int64)
+	}{
+		{"history_after", 1 << 62, func(n int64) { h.After = n }},
+		{"history_limit", maxTaskPage, func(n int64) { h.Limit = int(n) }},
+	} {
+		v := c.Query(q.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > q.max {
+			apiError(c, http.StatusUnprocessableEntity, "invalid_params",
+				fmt.Sprintf("%s must be a whole number from 0 to %d, got %q", q.name, q.max, v), nil)
+			return
+		}
+		q.set(n)
+	}
+	v, err := s.eng.TaskHistory(ctx, sid, h)
 	if err != nil {
 		s.engineError(c, err, sid)
 		return

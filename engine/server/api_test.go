@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -304,6 +305,42 @@ func TestClosedTaskCannotCommand(t *testing.T) {
 	}
 	// The CallSid addresses the call whatever its tasks.
 	mustStatus(t, h.api("POST", "/v1/tasks/CA310/commands/hold", "", nil), 200)
+}
+
+// TestTaskHistoryPages: a console polling a call asks for the history
+// entries after the last one it has.
+func TestTaskHistoryPages(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA320", "WT320", true)
+	all := decodeView(t, h.api("GET", "/v1/tasks/WT320", "", nil).Body.Bytes()).History
+	if len(all) < 4 {
+		t.Fatalf("history of %d entries, want a few", len(all))
+	}
+	seqs := func(hs []engine.HistoryView) []int64 {
+		var out []int64
+		for _, e := range hs {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	w := h.api("GET", fmt.Sprintf("/v1/tasks/WT320?history_after=%d&history_limit=2", all[0].Seq), "", nil)
+	mustStatus(t, w, 200)
+	if got, want := seqs(decodeView(t, w.Body.Bytes()).History), seqs(all[1:3]); !slices.Equal(got, want) {
+		t.Errorf("history after %d, 2 entries: seqs %v, want %v", all[0].Seq, got, want)
+	}
+	last := all[len(all)-1].Seq
+	w = h.api("GET", fmt.Sprintf("/v1/tasks/WT320?history_after=%d", last), "", nil)
+	mustStatus(t, w, 200)
+	if got := decodeView(t, w.Body.Bytes()).History; len(got) != 0 {
+		t.Errorf("history after the last entry: %v, want none", seqs(got))
+	}
+	for _, q := range []string{"history_after=-1", "history_limit=x", "history_limit=5000"} {
+		w := h.api("GET", "/v1/tasks/WT320?"+q, "", nil)
+		mustStatus(t, w, http.StatusUnprocessableEntity)
+		if e := decodeError(t, w); e.Code != "invalid_params" {
+			t.Errorf("%s: %+v", q, e)
+		}
+	}
 }
 
 func TestTaskView(t *testing.T) {
