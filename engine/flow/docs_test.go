@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"os"
 	"reflect"
 	"regexp"
@@ -133,7 +134,17 @@ func docType(f *fieldInfo, inMap bool) string {
 	case t == tActions:
 		return "list of actions"
 	case len(f.Enum) > 0:
-		return "one of " + strings.Join(f.Enum, ", ")
+		// Text YAML would read as a boolean or a null is shown quoted, as
+		// it must be written.
+		vals := make([]string, len(f.Enum))
+		for i, v := range f.Enum {
+			vals[i] = v
+			var n yaml.Node
+			if yaml.Unmarshal([]byte(v), &n) == nil && len(n.Content) == 1 && n.Content[0].ShortTag() != "!!str" {
+				vals[i] = `"` + v + `"`
+			}
+		}
+		return "one of " + strings.Join(vals, ", ")
 	case t.Kind() == reflect.String:
 		return "string"
 	case t.Kind() == reflect.Int:
