@@ -83,6 +83,7 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 		{"unknown alias", "flow: t\ninitial: *nope\n", 2, 1},
 		{"second document", "flow: t\n---\nflow: u\n", 2, 1},
 		{"a document after an empty one", "flow: t\n---\n---\nflow: u\nbogus: 1\n", 3, 1},
+		{"a colon in a plain value", "flow: t\nstates:\n  s:\n    entry:\n      - say: Press 1: sales\n", 5, 21},
 		{"an alias as a key", "flow: t\nx-ev: &ev call.incoming\nstates:\n  s:\n    on:\n      *ev : { to: s }\n", 6, 7},
 	}
 	for _, c := range cases {

@@ -605,6 +605,18 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 	if unquotedTemplateInFlow(text) {
 		msg += `: a ${{ … }} inside { } or [ ] must be quoted ("${{ … }}"), or its braces end the map`
 	}
+	if strings.Contains(msg, "mapping values are not allowed") {
+		// say: Press 1: sales — the second ": " starts a map YAML cannot
+		// have there: point at it and show the quoting.
+		if k := strings.Index(text, ": "); k >= 0 {
+			value := strings.TrimSpace(text[k+2:])
+			if j := strings.Index(value, ": "); j >= 0 && !strings.ContainsAny(value[:1], `"'{[`) {
+				at := k + 2 + strings.Index(text[k+2:], value) + j
+				return src.pos(line, utf8.RuneCountInString(text[:at])+1),
+					fmt.Sprintf(`%s: this value contains ": ", which YAML reads as another key; quote it: "%s"`, msg, strings.ReplaceAll(value, `"`, `\"`))
+			}
+		}
+	}
 	return src.pos(line, col), msg
 }
 
