@@ -76,7 +76,7 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 		{"bad dedent", "flow: t\ninitial: s\nstates:\n  s:\n    final: true\n   done:\n    final: true\n", 6, 4},
 		{"list item in a map", "flow: t\n- s\n", 2, 1},
 		{"under-indented key", "flow: t\nstates:\n  s:\n    final: true\n x: 1\n", 5, 2},
-		{"mapping in a plain scalar", "flow: t\ninitial: a: b\n", 2, 1},
+		{"mapping in a plain scalar", "flow: t\ninitial: a: b\n", 2, 11},
 		{"unclosed flow mapping", "flow: t\nstates:\n  s: { final: true\n  d: {}\n", 3, 3},
 		{"unclosed quote", "flow: t\ndescription: \"oops\ninitial: s\n", 2, 1},
 		{"tab indentation", "flow: t\nstates:\n\ts: {}\n", 3, 1},
