@@ -113,8 +113,8 @@ func (e *Engine) task(ctx context.Context, key string, h *HistoryRange) (TaskVie
 			return TaskView{}, err
 		}
 		v.History = []HistoryView{}
-		for _, e := range hs {
-			v.History = append(v.History, HistoryView{Seq: e.Seq, At: e.At, Kind: e.Kind, Data: e.Data})
+		for _, entry := range hs {
+			v.History = append(v.History, HistoryView{Seq: entry.Seq, At: entry.At, Kind: entry.Kind, Data: entry.Data})
 		}
 	}
 	return v, nil
