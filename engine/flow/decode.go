@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -423,6 +424,10 @@ func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
 	}
 	t, err := CompileTemplate(src, pos)
 	if err != nil {
+		if off, msg, ok := dollarEnv(src); ok {
+			d.add(diag(d.src.valuePos(rn, off), CodeDynamicEnv, "%s", msg))
+			return Literal(src)
+		}
 		ee := err.(*exprError)
 		d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadTemplate, "%s", exprMsg(ee.Msg)))
 		return Literal(src)
@@ -431,6 +436,20 @@ func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
 		d.exprs = append(d.exprs, exprSite{node: rn, refs: t.refs, ctx: d.ctx})
 	}
 	return t
+}
+
+// dollarEnvRe finds expr's $env.NAME, which fails to compile as an
+// unknown name, where env.NAME was meant.
+var dollarEnvRe = regexp.MustCompile(`\$env\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// dollarEnv explains a $env.NAME in src: its rune offset and the message.
+func dollarEnv(src string) (off int, msg string, ok bool) {
+	m := dollarEnvRe.FindStringSubmatchIndex(src)
+	if m == nil {
+		return 0, "", false
+	}
+	name := src[m[2]:m[3]]
+	return utf8.RuneCountInString(src[:m[0]]), fmt.Sprintf("the environment is read as env.%s, not through $env (flows read only the variables they name)", name), true
 }
 
 // singleEquals finds a lone = (not ==, !=, <=, >=), outside quotes
@@ -466,6 +485,13 @@ func (d *decoder) guard(n *yaml.Node) *Expr {
 	pos := d.src.nodePos(n)
 	e, err := CompileExpr(src, pos)
 	if err != nil {
+		if off, msg, ok := dollarEnv(src); ok {
+			d.add(diag(d.src.valuePos(rn, off), CodeDynamicEnv, "%s", msg))
+			if d.ctx.tr != nil {
+				d.badGuards[d.ctx.tr] = true
+			}
+			return nil
+		}
 		ee := err.(*exprError)
 		if strings.HasPrefix(ee.Msg, "expected bool") {
 			d.add(diag(pos, CodeGuardNotBool, "if: must be a boolean expression; %s", strings.TrimPrefix(ee.Msg, "expected bool, but got ")+" is not boolean"))
