@@ -103,6 +103,15 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 		return
 	}
 	res := restResult{Op: op.Op.String(), Action: op.Action, Role: op.Role, Attempt: it.Attempts + 1}
+	if failed, ok := strings.CutPrefix(it.LastError, failedUndelivered); ok {
+		// Twilio refused this for good already; only telling the flow
+		// is left (fail could not, last time): do not send it again.
+		var prev restResult
+		if json.Unmarshal([]byte(failed), &prev) == nil {
+			e.deliverFailure(ctx, it, op, prev)
+			return
+		}
+	}
 	if e.cfg.Twilio == nil {
 		res.Outcome, res.Error = "failed", "no Twilio client configured"
 		e.fail(ctx, it, op, res)
@@ -225,17 +234,28 @@ func (e *Engine) history(ctx context.Context, session string, res restResult) {
 	}
 }
 
+// failedUndelivered marks an outbox item Twilio refused for good whose
+// action.failed event could not be delivered yet: its LastError is this
+// prefix and the refusal (a restResult in JSON).
+const failedUndelivered = "failed, action.failed not delivered yet: "
+
 // fail gives up on an outbox item and tells the flow (action.failed), so it
 // can take the caller off hold or end the call rather than strand them.
+// The flow is told first and the item settled after: an item marked failed
+// whose event was then lost (the store briefly unreachable, a crash in
+// between) would leave the caller on hold for good. If the event cannot be
+// delivered, the item is kept and retried, marked so that the next attempt
+// only delivers the event; the event's idempotency key makes a second
+// delivery a replay.
 func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res restResult) {
-	e.stats.RESTFailures.Add(1)
-	b, _ := json.Marshal(res)
-	if err := e.cfg.Store.MarkFailed(ctx, it.ID, e.cfg.Owner, res.Error, b); err != nil {
-		e.log.Warn("outbox mark failed", "session", it.Session, "id", it.ID, "error", err)
-		return
-	}
 	e.history(ctx, it.Session, res)
 	e.log.Warn("REST call failed for good", "session", it.Session, "op", res.Op, "code", res.Code, "status", res.Status, "error", res.Error)
+	e.deliverFailure(ctx, it, op, res)
+}
+
+// deliverFailure sends the flow action.failed for an item Twilio refused
+// for good, then marks the item failed.
+func (e *Engine) deliverFailure(ctx context.Context, it store.OutboxItem, op outboxOp, res restResult) {
 	ev := Event{Source: SourceOutbox, Name: "action.failed", Session: it.Session,
 		IdempotencyKey: "flowd-outbox-failed-" + strconv.FormatInt(it.ID, 10),
 		Fields:         map[string]any{"action": op.Action, "role": op.Role, "error": res.Error, "code": res.Code, "status": res.Status, "op": string(op.Op.Kind)}}
@@ -243,8 +263,21 @@ func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res
 		// Which leg it was (call SID or label): the role may have another by now.
 		ev.Fields["participant"] = op.Op.Participant
 	}
-	if _, err := e.Handle(ctx, ev); err != nil {
-		e.log.Error("action.failed event", "session", it.Session, "error", fmt.Sprint(err))
+	if _, err := e.Handle(ctx, ev); err != nil && !errors.Is(err, ErrUnknownSession) {
+		e.log.Error("action.failed event not delivered; will retry", "session", it.Session, "id", it.ID, "error", fmt.Sprint(err))
+		b, _ := json.Marshal(res)
+		next := e.clock.Now().Add(backoff(it.Attempts, nil))
+		if rerr := e.cfg.Store.Retry(ctx, it.ID, e.cfg.Owner, next, failedUndelivered+string(b)); rerr != nil {
+			e.log.Warn("outbox retry", "session", it.Session, "id", it.ID, "error", rerr)
+		}
+		return
+	}
+	e.stats.RESTFailures.Add(1)
+	b, _ := json.Marshal(res)
+	if err := e.cfg.Store.MarkFailed(ctx, it.ID, e.cfg.Owner, res.Error, b); err != nil {
+		// The event is delivered: a later attempt sends the request
+		// again, and a second refusal only replays the event.
+		e.log.Warn("outbox mark failed", "session", it.Session, "id", it.ID, "error", err)
 	}
 }
 

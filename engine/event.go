@@ -133,7 +133,7 @@ func (e *CommandError) Error() string {
 }
 
 // TaskClosedError: a command came through a task that is over (completed,
-// canceled or in wrap-up) while another task of the call is open: the
+// canceled, deleted) while another task of the call is open: the
 // desktop that sent it is stale (the agent's before a transfer) and must
 // not act on the caller the next agent now has (409).
 type TaskClosedError struct {

@@ -165,23 +165,25 @@ func refusal(final bool, ts []*flow.Transition) string {
 }
 
 // closedTaskRefusal refuses a command sent through a task that is over
-// while another task of the call is open: the desktop that sent it is the
-// agent's before a transfer, and must not hold, transfer or hang up the
-// caller the next agent now has. With no other task open (the call went to
-// a person dialed by number) any task of the call still addresses it, as
-// docs/commands.md promises; so do the CallSid and the conference, always.
-// A final call answers "the call is over" instead.
+// (completed, canceled, deleted) while another task of the call is open:
+// the desktop that sent it is the agent's before a transfer, and must not
+// hold, transfer or hang up the caller the next agent now has. A task in
+// wrap-up still sends commands (a flow may take its wrap-up through one).
+// With no other task open (the call went to a person dialed by number) any
+// task of the call still addresses it, as docs/commands.md promises; so do
+// the CallSid and the conference, always. A final call answers "the call
+// is over" instead.
 func (r *run) closedTaskRefusal() error {
 	if r.sess.Final {
 		return nil
 	}
 	t := r.d.Tasks[r.ev.Session]
-	if t == nil || !taskOver(t.Status) {
+	if t == nil || t.open() || t.Status == "wrapping" || t.Status == "wrapup" {
 		return nil
 	}
 	var open []string
 	for _, sid := range sortedKeys(r.d.Tasks) {
-		if !taskOver(r.d.Tasks[sid].Status) {
+		if r.d.Tasks[sid].open() {
 			open = append(open, sid)
 		}
 	}
@@ -189,16 +191,6 @@ func (r *run) closedTaskRefusal() error {
 		return nil
 	}
 	return &TaskClosedError{Command: r.ev.Name, Task: r.ev.Session, Status: t.Status, Open: open, CallSid: r.d.CallSid}
-}
-
-// taskOver: the task's worker is done with the call. "wrapping" is the
-// status flowd asks for, "wrapup" the name of TaskRouter's event.
-func taskOver(status string) bool {
-	switch status {
-	case "completed", "canceled", "wrapping", "wrapup":
-		return true
-	}
-	return false
 }
 
 // execute applies the event's facts, picks a transition and runs it.

@@ -465,8 +465,9 @@ func looksLikeText(n *yaml.Node) bool {
 		return false
 	}
 	v := n.Value
-	if strings.HasPrefix(v, "+") {
-		return true
+	if digits, ok := strings.CutPrefix(v, "+"); ok {
+		// A phone number, not a signed offset (+5).
+		return len(digits) >= 7 && strings.Trim(digits, "0123456789") == ""
 	}
 	return len(v) > 1 && v[0] == '0' && v[1] >= '0' && v[1] <= '9'
 }
@@ -475,6 +476,9 @@ func looksLikeText(n *yaml.Node) bool {
 func numberLoss(text string) string {
 	if strings.HasPrefix(text, "+") {
 		return " (the + is lost)"
+	}
+	if strings.Trim(text, "01234567") == "" {
+		return " (YAML reads a leading zero as octal)"
 	}
 	return " (the leading zero is lost)"
 }

@@ -1032,9 +1032,11 @@ func (v *validator) checkHold() {
 
 // customerGone: the transition runs because the customer left (their call
 // ended, they left the conference, the conference ended), so nobody is
-// left on hold. call.status and participant.leave count when unguarded or
-// guarded on event.role == "customer"; a guard naming another role (the
-// agent hung up) does not.
+// left on hold. call.status and participant.leave count when guarded on
+// event.role == "customer", and an unguarded call.status (a flow's catch-all
+// for the caller hanging up) too; call.status arrives for every leg, so a
+// guard on something else (event.status == "busy": a consultee's phone)
+// does not.
 func customerGone(t *Transition) bool {
 	switch t.Event {
 	case "conference.end":
@@ -1043,14 +1045,10 @@ func customerGone(t *Transition) bool {
 	default:
 		return false
 	}
-	roleNamed := false
 	for _, r := range t.If.refsOrNil() {
-		if r.Root == "event" && r.Field == eventFieldRole && r.Const == "string" {
-			roleNamed = true
-			if r.Name == RoleCustomer && r.Op == "==" {
-				return true
-			}
+		if r.Root == "event" && r.Field == eventFieldRole && r.Const == "string" && r.Name == RoleCustomer && r.Op == "==" {
+			return true
 		}
 	}
-	return t.Event == "call.status" && !roleNamed
+	return t.Event == "call.status" && t.If == nil
 }
