@@ -295,7 +295,16 @@ func (s *Server) task(c *gin.Context) {
 		return
 	}
 	info.session, info.state = v.Session, v.State
-	writeJSON(c, v)
+	// history is always there, [] on a page with nothing new, so that a
+	// polling console reads it unconditionally.
+	history := v.History
+	if history == nil {
+		history = []engine.HistoryView{}
+	}
+	writeJSON(c, struct {
+		engine.TaskView
+		History []engine.HistoryView `json:"history"`
+	}{v, history})
 }
 
 // flows serves GET /v1/flows.

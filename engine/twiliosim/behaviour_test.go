@@ -137,6 +137,30 @@ func TestDuplicateLabel(t *testing.T) {
 	}
 }
 
+// LoseRESTAnswers carries a request out and answers an error: the
+// participant exists, and a resend of the create meets its label.
+func TestLostRESTAnswer(t *testing.T) {
+	s, _ := contactCenter(t)
+	_, cf := connectCustomer(t, s)
+	rc := restClient(t, s)
+	s.LoseRESTAnswers("POST", "/Participants.json", 502, 1)
+	for i, want := range []int{20500, 16026} {
+		p := &api.CreateParticipantParams{}
+		p.SetFrom(support)
+		p.SetTo("+15550000001")
+		p.SetLabel("consultee-1")
+		_, err := rc.Api.CreateParticipant(cf.Sid, p)
+		if twilioCode(err) != want {
+			t.Fatalf("create #%d: err = %v, want code %d", i, err, want)
+		}
+	}
+	got, err := rc.Api.FetchParticipant(cf.Sid, "consultee-1", nil)
+	must(t, err)
+	if got.Status == nil || *got.Status != "ringing" {
+		t.Fatalf("participant %+v: want the one the lost answer created, ringing", got)
+	}
+}
+
 func TestReservationAnsweredLate(t *testing.T) {
 	s := NewTest(t, Options{})
 	a := newApp(t, s)
