@@ -473,6 +473,67 @@ func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
 	}
 }
 
+// blipStore fails the next commit of an action.failed event once, as a
+// database that is briefly unreachable would.
+type blipStore struct {
+	store.Store
+	blips int
+}
+
+func (s *blipStore) Commit(ctx context.Context, c store.Commit) (int64, error) {
+	if s.blips > 0 && strings.HasPrefix(c.IdempotencyKey, "flowd-outbox-failed-") {
+		s.blips--
+		return 0, errors.New("connection reset by peer")
+	}
+	return s.Store.Commit(ctx, c)
+}
+
+// A REST call Twilio refuses for good whose action.failed event cannot be
+// stored at once still reaches the flow: the caller is not left on hold,
+// and the refused request is not sent again.
+func TestActionFailedSurvivesAStoreBlip(t *testing.T) {
+	st := &blipStore{Store: store.NewMemory(), blips: 1}
+	h := newHarness(t, st)
+	h.connect()
+	h.tw.answer = func(op twilio.Op, n int) error {
+		if op.Kind == twilio.OpCreateParticipant {
+			return &twilio.Error{Op: op.Kind, Status: 400, Code: 21217, Message: "Phone number is not a valid phone number"}
+		}
+		return nil
+	}
+	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+	h.flush() // hold, remove, dial (refused); action.failed fails to commit
+	h.flush()
+	if s := h.state(taskSid).State; s != "transferring" {
+		t.Fatalf("state %s after the blip, want still transferring", s)
+	}
+	h.clock.Advance(time.Minute) // the retry of the undelivered event comes due
+	h.flush()
+	h.flush()
+	if s := h.state(taskSid).State; s != "talking" {
+		t.Fatalf("state %s, want talking: the caller back with the agent", s)
+	}
+	creates := 0
+	for _, op := range h.tw.sent() {
+		if op.Kind == twilio.OpCreateParticipant {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Errorf("the refused dial was sent %d times, want once", creates)
+	}
+	ops := h.tw.sent()
+	if last := ops[len(ops)-1]; last.Kind != twilio.OpUpdateParticipant || last.Participant != customerCall || *last.UpdateParticipant.Hold {
+		t.Errorf("last op %s, want the customer unheld", last)
+	}
+	outbox, _ := h.st.Outbox(context.Background(), customerCall)
+	for _, it := range outbox {
+		if it.Status == store.OutboxPending {
+			t.Errorf("outbox item %d still pending: %+v", it.ID, it)
+		}
+	}
+}
+
 func TestCrashAfterCommitSendsEachCallOnceOnRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flowd.db")
 	st, err := store.Open(context.Background(), "sqlite:"+path)
