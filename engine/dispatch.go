@@ -215,16 +215,22 @@ func createdTaskFilter(op twilio.Op) string {
 	return `flowd_op == "` + attrs.Op + `"`
 }
 
-// backoff doubles from 500 ms up to 30 s, or waits what Twilio asked.
+// maxBackoff bounds every wait between attempts, Twilio's Retry-After
+// included: an item holds back its lane, and a caller on hold behind an
+// hour's Retry-After would wait that hour for the flow to hear anything.
+const maxBackoff = 30 * time.Second
+
+// backoff doubles from 500 ms up to 30 s, or waits what Twilio asked, up
+// to 30 s.
 func backoff(attempts int, terr *twilio.Error) time.Duration {
 	if terr != nil && terr.RetryAfter > 0 {
-		return terr.RetryAfter
+		return min(terr.RetryAfter, maxBackoff)
 	}
 	d := 500 * time.Millisecond
-	for i := 0; i < attempts && d < 30*time.Second; i++ {
+	for i := 0; i < attempts && d < maxBackoff; i++ {
 		d *= 2
 	}
-	return min(d, 30*time.Second)
+	return min(d, maxBackoff)
 }
 
 func (e *Engine) history(ctx context.Context, session string, res restResult) {
