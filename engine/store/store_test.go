@@ -247,6 +247,37 @@ func TestSQLiteOneProcess(t *testing.T) {
 	b.Close()
 }
 
+// TestSQLiteOneProcessThroughALink: the same file reached through a
+// symbolic link to it, or to its directory, is the same file.
+func TestSQLiteOneProcessThroughALink(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "dirlink")); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	// The first store creates the file through the directory's link.
+	a, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "dirlink", "one.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := os.Symlink(filepath.Join(real, "one.db"), filepath.Join(dir, "filelink.db")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(real, "one.db"), filepath.Join(dir, "filelink.db")} {
+		if b, err := store.Open(ctx, "sqlite:"+path); err == nil {
+			b.Close()
+			t.Errorf("a second store opened the file through %s", path)
+		} else if !strings.Contains(err.Error(), "in use by another process") {
+			t.Errorf("second open through %s: %v", path, err)
+		}
+	}
+}
+
 // TestSQLiteEditedBehindItsBack: the SQLite store caches what it committed;
 // when something else writes the file (an operator's sqlite3 shell), a
 // session read stale from the cache loses its commit with ErrConflict and
