@@ -67,6 +67,9 @@ func newConnPool(dsn string) (*connPool, error) {
 	}, nil
 }
 
+// max is the most connections the pool opens.
+func (p *connPool) max() int { return cap(p.sem) }
+
 // acquire returns an idle connection, opens a new one while under the limit,
 // or waits for a release.
 func (p *connPool) acquire(ctx context.Context) (*pgx.Conn, error) {

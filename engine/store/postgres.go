@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,14 +26,54 @@ type pgStore struct {
 	pool *connPool
 }
 
-// with runs fn on a pooled connection.
+// with runs fn on a pooled connection. If the connection turns out dead
+// (the server restarted, or an administrator ended the session, while it
+// sat in the pool) fn runs again on another one: what with runs is a read
+// or a single statement whose repeat changes nothing more (the outbox's
+// owner-checked updates), and a dead session ran nothing.
 func (s *pgStore) with(ctx context.Context, fn func(c *pgx.Conn) error) error {
-	c, err := s.pool.acquire(ctx)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		c, err := s.pool.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		s.pool.release(c) // a closed connection is dropped, not pooled
+		if err == nil || !connDead(c, err) || attempt >= s.pool.max() || ctx.Err() != nil {
+			return err
+		}
 	}
-	defer s.pool.release(c)
-	return fn(c)
+}
+
+// begin starts a transaction on a pooled connection, passing over
+// connections that turn out dead on BEGIN, before anything ran on them.
+func (s *pgStore) begin(ctx context.Context) (*pgx.Conn, pgx.Tx, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := s.pool.acquire(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		tx, err := c.Begin(ctx)
+		if err == nil {
+			return c, tx, nil
+		}
+		s.pool.release(c)
+		if !connDead(c, err) || attempt >= s.pool.max() || ctx.Err() != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// connDead reports an error that means the session is gone: the
+// connection is closed, the error came before anything was sent, or the
+// server said it is shutting the session down (SQLSTATE class 57P:
+// admin_shutdown, crash_shutdown, cannot_connect_now).
+func connDead(c *pgx.Conn, err error) bool {
+	if c.IsClosed() || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57P")
 }
 
 // pgRow defers acquiring a connection to Scan, so single-row queries read
@@ -241,15 +282,11 @@ func (s *pgStore) commit(ctx context.Context, c *Commit) (int64, error) {
 			ORDER BY u.o`, ss.ID, kinds, lanes, payloads, next, created)
 	}
 
-	conn, err := s.pool.acquire(ctx)
+	conn, tx, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer s.pool.release(conn)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	err = func() error {
 		br := tx.SendBatch(ctx, b)

@@ -180,6 +180,60 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// TestPostgresSurvivesKilledSessions: after the server ends the pool's
+// sessions (a restart, pg_terminate_backend), the next reads and commits
+// go through on new connections instead of failing once per dead one.
+func TestPostgresSurvivesKilledSessions(t *testing.T) {
+	dsn := postgresDSN(t)
+	u, _ := url.Parse(dsn)
+	app := "flowd_kill_" + strings.TrimPrefix(u.Query().Get("search_path"), "flowd_test_")
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	ctx := t.Context()
+	s, err := store.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Commit(ctx, store.Commit{Session: store.Session{ID: "CA1", Flow: "f", Revision: "r", State: "s"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Several connections in the pool, all idle.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := s.Get(ctx, "CA1"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	admin, err := pgx.Connect(ctx, os.Getenv("FLOWD_TEST_POSTGRES_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed == 0 {
+		t.Fatal("no session of the store's pool to end")
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("ping after %d sessions were ended: %v", killed, err)
+	}
+	ss, err := s.Get(ctx, "CA1")
+	if err != nil {
+		t.Fatalf("get after the sessions were ended: %v", err)
+	}
+	if _, err := s.Commit(ctx, store.Commit{Session: ss}); err != nil {
+		t.Errorf("commit after the sessions were ended: %v", err)
+	}
+}
+
 // TestPostgresConcurrentOpen: replicas starting together migrate once.
 func TestPostgresConcurrentOpen(t *testing.T) {
 	dsn := postgresDSN(t)
