@@ -65,18 +65,23 @@ func (e *Engine) Flush(ctx context.Context) error {
 }
 
 // DispatchOnce claims due outbox items and sends them; it returns how many
-// it handled.
+// it handled. ctx ends the claiming, not the items claimed: each is sent
+// and settled to the end (the Twilio client bounds a request's time), so
+// that stopping the dispatcher on a graceful shutdown neither aborts a
+// request Twilio may be carrying out nor leaves its item leased to a
+// process about to exit.
 func (e *Engine) DispatchOnce(ctx context.Context) (int, error) {
 	items, err := e.cfg.Store.ClaimOutbox(ctx, e.cfg.Owner, e.clock.Now(), e.cfg.Lease, claimBatch)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
+	sendCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for _, it := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.send(ctx, it)
+			e.send(sendCtx, it)
 		}()
 	}
 	wg.Wait()

@@ -473,6 +473,53 @@ func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
 	}
 }
 
+// slowTwilio holds each request until released, and gives up when its
+// context ends, as an HTTP client does.
+type slowTwilio struct {
+	inFlight chan struct{} // receives once per request that started
+	release  chan struct{}
+}
+
+func (s *slowTwilio) Do(ctx context.Context, op twilio.Op) (twilio.Result, error) {
+	s.inFlight <- struct{}{}
+	select {
+	case <-s.release:
+		return twilio.Result{Status: 200}, nil
+	case <-ctx.Done():
+		return twilio.Result{}, ctx.Err()
+	}
+}
+
+// Stopping the dispatcher (a graceful shutdown) lets a request in flight
+// finish and settles its item, rather than aborting it and leaving the item
+// leased to a process about to exit.
+func TestStoppingTheDispatcherFinishesInFlightSends(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	h.flush()
+	tw := &slowTwilio{inFlight: make(chan struct{}, 1), release: make(chan struct{})}
+	e, err := engine.New(engine.Config{Store: h.st, Twilio: tw, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "replica-2"},
+		loadFlows(t, filepath.Join("testdata", "flows", "basic.yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.handle(engine.CommandEvent(taskSid, "hold", nil, ""))
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-tw.inFlight
+	stop() // SIGTERM: the dispatcher is told to stop mid-request
+	close(tw.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	outbox, _ := h.st.Outbox(context.Background(), customerCall)
+	last := outbox[len(outbox)-1]
+	if last.Status != store.OutboxSent {
+		t.Errorf("the hold in flight at shutdown: status %s, lease %s until %s, want sent", last.Status, last.LeaseOwner, last.LeaseUntil)
+	}
+}
+
 // blipStore fails the next commit of an action.failed event once, as a
 // database that is briefly unreachable would.
 type blipStore struct {
