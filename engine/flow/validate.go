@@ -954,6 +954,19 @@ func applyHold(held bool, eff int) bool {
 // checkHold: a customer put on hold must have a way off hold.
 func (v *validator) checkHold() {
 	f := v.f
+	// With end_conference_on_exit on the conference instruction, the agent
+	// leaving ends the conference, and with it everybody's hold.
+	agentEndsConference := false
+	for _, l := range v.d.lists {
+		for _, a := range l.actions {
+			if p, ok := a.Params.(*ConferenceAction); ok && p.EndOnExit != nil && *p.EndOnExit {
+				agentEndsConference = true
+			}
+		}
+	}
+	leftNobodyHeld := func(t *Transition) bool { // nobody is on hold after t
+		return customerGone(t) || agentEndsConference && t.Event == "participant.leave" && leaveOfAgent(t)
+	}
 	held := map[*State]bool{}
 	init := f.States[f.Initial]
 	held[init] = applyHold(false, holdEffect(init.Entry))
@@ -966,7 +979,7 @@ func (v *validator) checkHold() {
 				if to == nil {
 					continue
 				}
-				h := held[s] && !customerGone(t) // nobody is held once the customer left
+				h := held[s] && !leftNobodyHeld(t) // nobody is held once the customer left
 				if t.To != "" {
 					h = applyHold(h, holdEffect(s.Exit))
 				}
@@ -1006,7 +1019,7 @@ func (v *validator) checkHold() {
 		// out: what a task.canceled implies depends on which task it is.)
 		for _, t := range v.handlersOf[s] {
 			to := v.target(s, t)
-			if to == nil || !to.Final || customerGone(t) ||
+			if to == nil || !to.Final || leftNobodyHeld(t) ||
 				!(t.Event == "participant.leave" || t.Event == "call.status" || f.IsCommand(t.Event)) {
 				continue
 			}
@@ -1028,6 +1041,17 @@ func (v *validator) checkHold() {
 			}
 		}
 	}
+}
+
+// leaveOfAgent: a participant.leave guarded on event.role == "agent", or
+// not guarded on a role at all.
+func leaveOfAgent(t *Transition) bool {
+	for _, r := range t.If.refsOrNil() {
+		if r.Root == "event" && r.Field == eventFieldRole && r.Const == "string" {
+			return r.Name == RoleAgent && r.Op == "=="
+		}
+	}
+	return true
 }
 
 // customerGone: the transition runs because the customer left (their call
