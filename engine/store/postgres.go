@@ -158,6 +158,17 @@ func (s *pgStore) migrate(ctx context.Context) error {
 		// broken and the server drops the lock with the session.
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+lockKey+`)`)
 	}()
+	// Another tool's schema_migrations (golang-migrate's, Rails') in the
+	// same schema would mix its versions with flowd's: refuse, and say so.
+	var foreign string
+	err = conn.QueryRow(ctx, `SELECT coalesce(string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position), '')
+		FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'schema_migrations'`).Scan(&foreign)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("store: postgres migrations table: %w", err)
+	}
+	if foreign != "" && foreign != "version text, applied_at timestamp with time zone" {
+		return fmt.Errorf("store: postgres: the schema already has a table schema_migrations that is not flowd's (%s), probably another application's; give flowd a schema of its own (add search_path=flowd to FLOWD_STORE after CREATE SCHEMA flowd)", foreign)
+	}
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    text        PRIMARY KEY,
 		applied_at timestamptz NOT NULL DEFAULT now()

@@ -234,6 +234,29 @@ func TestPostgresSurvivesKilledSessions(t *testing.T) {
 	}
 }
 
+// TestPostgresForeignMigrationsTable: a schema that holds another tool's
+// schema_migrations is refused with what to do, not with a type error.
+func TestPostgresForeignMigrationsTable(t *testing.T) {
+	dsn := postgresDSN(t)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, dsn)
+	if err == nil {
+		s.Close()
+		t.Fatal("flowd migrated a schema holding another tool's schema_migrations")
+	}
+	if !strings.Contains(err.Error(), "not flowd's") || !strings.Contains(err.Error(), "search_path") {
+		t.Errorf("open: %v; want it to say the table is another tool's and how to give flowd its own schema", err)
+	}
+}
+
 // TestPostgresConcurrentOpen: replicas starting together migrate once.
 func TestPostgresConcurrentOpen(t *testing.T) {
 	dsn := postgresDSN(t)
