@@ -26,6 +26,9 @@ type validator struct {
 	diags Diagnostics
 
 	handlersOf map[*State][]*Transition
+	// in and out are the transitions into and out of each state (edges),
+	// computed once handlersOf is.
+	in, out map[*State][]edge
 }
 
 func (v *validator) add(p Pos, code, format string, args ...any) {
@@ -57,6 +60,7 @@ func (v *validator) run() {
 		})
 		v.handlersOf[s] = ts
 	}
+	v.in, v.out = v.edges()
 	v.checkInitial()
 	v.checkEvents()
 	v.checkTransitions()
@@ -238,7 +242,12 @@ func (v *validator) checkExprs() {
 	f := v.f
 	used := map[string]bool{}
 	varTypes := v.varTypes()
-	in, out := v.edges()
+	// Entry and exit lists have several sites each: their events once.
+	type listKey struct {
+		state *State
+		where string
+	}
+	eventsOfList := map[listKey][]string{}
 	for _, site := range v.d.exprs {
 		ev, isEvent := EventByName(site.ctx.event)
 		cmd := f.Commands[site.ctx.event]
@@ -246,7 +255,13 @@ func (v *validator) checkExprs() {
 		// enters or leaves the state: any of these.
 		var listEvents []string
 		if site.ctx.tr == nil && site.ctx.state != nil && (site.ctx.where == "entry" || site.ctx.where == "exit") {
-			listEvents = v.listEvents(site.ctx, in, out)
+			k := listKey{site.ctx.state, site.ctx.where}
+			evs, ok := eventsOfList[k]
+			if !ok {
+				evs = v.listEvents(site.ctx)
+				eventsOfList[k] = evs
+			}
+			listEvents = evs
 		}
 		for _, r := range site.refs {
 			p := v.src.valuePos(site.node, r.Off)
@@ -402,11 +417,11 @@ func (v *validator) checkExprs() {
 // listEvents are the events an entry or exit list may run on: those of the
 // transitions into the state (and call.incoming for the initial state's
 // entry), or out of it.
-func (v *validator) listEvents(c siteCtx, in, out map[*State][]edge) []string {
+func (v *validator) listEvents(c siteCtx) []string {
 	var evs []string
-	edges := out[c.state]
+	edges := v.out[c.state]
 	if c.where == "entry" {
-		edges = in[c.state]
+		edges = v.in[c.state]
 		if c.state.Name == v.f.Initial {
 			evs = append(evs, "call.incoming")
 		}
@@ -709,7 +724,7 @@ func (v *validator) edges() (in, out map[*State][]edge) {
 // TaskRouter instructions only where a reservation is being answered.
 func (v *validator) checkContexts() {
 	f := v.f
-	in, out := v.edges()
+	in, out := v.in, v.out
 	// eventsOf gives the events a list may run on; initial is the call.incoming.
 	eventsOf := func(l actionList) []string {
 		switch {
