@@ -66,6 +66,9 @@ func (src *source) wrongType(n *yaml.Node, want []string, what string) Diagnosti
 	rn := resolve(n)
 	if got == jInt && contains(want, jString) && rn != nil && strings.HasPrefix(rn.Value, "+") {
 		msg += fmt.Sprintf(`: YAML reads +%s as an integer; quote phone numbers ("%s")`, strings.TrimPrefix(rn.Value, "+"), rn.Value)
+	} else if (got == jInt || got == jNumber) && strings.HasPrefix(what, "if ") {
+		// Quoting would only turn it into a guard that is not boolean.
+		msg += fmt.Sprintf(`: a guard is a condition, such as event.digits == "%s"`, rn.Value)
 	} else if (got == jInt || got == jNumber || got == jBool) && contains(want, jString) {
 		msg += fmt.Sprintf(`; quote it if you mean the text ("%s")`, rn.Value)
 	} else if got == jNull && what == whatFile {
