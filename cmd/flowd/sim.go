@@ -91,6 +91,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Then drive calls:\n\n  curl --data-urlencode from=+447700900123 --data-urlencode to=%s %s/_sim/call\n  curl -d party=client:alice %s/_sim/answer\n  curl '%s/_sim/hears?a=%%2B447700900123&b=client:alice'\n  curl '%s/_sim/timeline?party=%%2B447700900123'\n  curl %s/_sim/state\n\n"+
 		"flowd's /v1 API takes the call's CallSid (printed by /_sim/call) or any of its TaskSids:\n\n"+
 		"  curl -X POST %s/v1/tasks/CA…/commands/hold\n\n"+
+		"More of the stand-in (POST, form values): /_sim/press (party, digits), /_sim/hangup, /_sim/decline,\n"+
+		"/_sim/noanswer, /_sim/drop (party), /_sim/advance (d: a Go duration such as 30s), /_sim/available\n"+
+		"(worker, available=true|false).\n\n"+
 		"Quote a + in a form value (--data-urlencode party=+447700900456): with -d it arrives as a space.\n\n",
 		firstNumber(set), u, u, u, u, u, base)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

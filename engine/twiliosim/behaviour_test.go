@@ -2,6 +2,7 @@ package twiliosim
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -388,7 +389,11 @@ func TestStandaloneStartAndControl(t *testing.T) {
 	}
 	resp, err = http.PostForm(u+"/_sim/advance", url.Values{"d": {"31s"}})
 	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != `{"ok":true}` {
+		t.Errorf("advance answered %s, want {\"ok\":true}", body)
+	}
 	if c, _ := s.Call(customer); c.Status != "completed" {
 		t.Fatalf("call %+v", c)
 	}

@@ -78,6 +78,8 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		out = map[string]string{"error": err.Error()}
+	} else if out == nil {
+		out = map[string]bool{"ok": true} // an action done: say so, not null
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
