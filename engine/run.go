@@ -181,12 +181,7 @@ func (r *run) closedTaskRefusal() error {
 	if t == nil || t.open() || t.Status == "wrapping" || t.Status == "wrapup" {
 		return nil
 	}
-	var open []string
-	for _, sid := range sortedKeys(r.d.Tasks) {
-		if r.d.Tasks[sid].open() {
-			open = append(open, sid)
-		}
-	}
+	open := r.d.openTasks()
 	if len(open) == 0 {
 		return nil
 	}

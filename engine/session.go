@@ -97,6 +97,17 @@ func (t *taskFacts) status() string {
 	return "pending"
 }
 
+// openTasks lists the call's open tasks (taskFacts.open), in SID order.
+func (d *sessionData) openTasks() []string {
+	var out []string
+	for _, sid := range sortedKeys(d.Tasks) {
+		if d.Tasks[sid].open() {
+			out = append(out, sid)
+		}
+	}
+	return out
+}
+
 // open tells whether TaskRouter still holds the task for the call
 // (pending, reserved or assigned; wrapping is the worker's wrap-up time,
 // already closed for the call).

@@ -14,8 +14,13 @@ import (
 // TaskView is what GET /v1/tasks/{TaskSid} and command replies show.
 type TaskView struct {
 	Session       string                       `json:"session"`
-	TaskSid       string                       `json:"task_sid,omitempty"`
-	Tasks         []string                     `json:"tasks,omitempty"`
+	TaskSid       string                       `json:"task_sid,omitempty"` // the task the caller was first enqueued with
+	Tasks         []string                     `json:"tasks,omitempty"`    // every task of the call
+	// OpenTasks are the tasks TaskRouter still holds for the call (not
+	// completed, canceled or in wrap-up): after a transfer, the one that
+	// reached the agent on the call now. Commands through a task that is
+	// over are refused while one of these is open (409 task_closed).
+	OpenTasks []string `json:"open_tasks,omitempty"`
 	Flow          string                       `json:"flow"`
 	Revision      string                       `json:"revision"`
 	State         string                       `json:"state"`
@@ -56,7 +61,7 @@ type HistoryView struct {
 func (r *run) view() TaskView {
 	v := TaskView{Session: r.sess.ID, TaskSid: r.d.TaskSid, Flow: r.fl.Name, Revision: r.fl.Revision, State: r.sess.State,
 		Final: r.sess.Final, Version: r.sess.Version + 1, CallSid: r.d.CallSid, ConferenceSid: r.d.ConferenceSid,
-		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), Commands: []string{},
+		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), OpenTasks: r.d.openTasks(), Commands: []string{},
 		CreatedAt: r.sess.CreatedAt, UpdatedAt: r.now}
 	v.Participants = joined(v.Roles)
 	if st := r.fl.States[r.sess.State]; st != nil {
@@ -163,7 +168,7 @@ func (e *Engine) sessionView(ctx context.Context, sess store.Session) (TaskView,
 	}
 	fl, _, _ := e.flowOf(ctx, &sess) // a view without commands beats no view
 	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
-		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), Commands: []string{},
+		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), OpenTasks: d.openTasks(), Commands: []string{},
 		CreatedAt: sess.CreatedAt, UpdatedAt: sess.UpdatedAt}
 	v.Participants = joined(v.Roles)
 	if fl != nil {

@@ -248,6 +248,10 @@ func (s *Server) tasks(c *gin.Context) {
 			return
 		}
 	}
+	if msg := s.checkTaskFilter(f); msg != "" {
+		apiError(c, http.StatusUnprocessableEntity, "invalid_params", msg, nil)
+		return
+	}
 	ctx, cancel := handleContext(c, apiTimeout)
 	defer cancel()
 	page, err := s.eng.Tasks(ctx, f)
@@ -256,6 +260,52 @@ func (s *Server) tasks(c *gin.Context) {
 		return
 	}
 	writeJSON(c, page)
+}
+
+// checkTaskFilter refuses a flow no loaded file defines, and a state none
+// of the flows in question has: a typo (state=talkin) would list nothing
+// and look like a quiet contact center.
+func (s *Server) checkTaskFilter(f engine.TaskFilter) string {
+	set := s.eng.Flows()
+	if set == nil {
+		return ""
+	}
+	var flows []*flow.Flow
+	if f.Flow != "" {
+		fl := set.ByName(f.Flow)
+		if fl == nil {
+			var names []string
+			for _, fl := range set.Flows {
+				names = append(names, fl.Name)
+			}
+			msg := fmt.Sprintf("no flow %q is loaded", f.Flow)
+			if sug := flow.Suggest(f.Flow, names); sug != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", sug)
+			}
+			return msg + "; loaded: " + strings.Join(names, ", ")
+		}
+		flows = []*flow.Flow{fl}
+	} else {
+		flows = set.Flows
+	}
+	if f.State == "" {
+		return ""
+	}
+	var states []string
+	for _, fl := range flows {
+		if fl.States[f.State] != nil {
+			return ""
+		}
+		states = append(states, fl.StateOrder...)
+	}
+	msg := fmt.Sprintf("no loaded flow has a state %q", f.State)
+	if f.Flow != "" {
+		msg = fmt.Sprintf("flow %s has no state %q", f.Flow, f.State)
+	}
+	if sug := flow.Suggest(f.State, states); sug != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", sug)
+	}
+	return msg
 }
 
 // task serves GET /v1/tasks/{TaskSid}: the session with its history, all

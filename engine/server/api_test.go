@@ -246,6 +246,7 @@ func TestTaskList(t *testing.T) {
 		{"?state=talking", "CA301:talking next="},
 		{"?flow=support&state=greeting", "CA302:greeting next="},
 		{"?flow=ivr", " next="},
+		{"?flow=ivr&state=menu", " next="},
 		{"?limit=1", "CA301:talking next=CA301"},
 		{"?limit=1&after=CA301", "CA302:greeting next="},
 	} {
@@ -259,6 +260,9 @@ func TestTaskList(t *testing.T) {
 		{"?limit=1001", "limit"},
 		{"?limit=ten", "limit"},
 		{"?stat=talking", `"stat"`},
+		{"?state=talkin", "did you mean talking?"},
+		{"?flow=suport", `no flow "suport" is loaded (did you mean support?)`},
+		{"?flow=support&state=queud", "flow support has no state"},
 	} {
 		w := h.api("GET", "/v1/tasks"+c.query, "", nil)
 		mustStatus(t, w, http.StatusUnprocessableEntity)
@@ -281,6 +285,9 @@ func TestClosedTaskCannotCommand(t *testing.T) {
 	mustStatus(t, h.api("POST", "/v1/tasks/WT310/commands/unhold", "", nil), 200)
 
 	mustStatus(t, h.webhook("/twilio/taskrouter/assignment", assignmentForm("WT311", "WR311", "CA310")), 200)
+	if v := decodeView(t, h.api("GET", "/v1/tasks/CA310", "", nil).Body.Bytes()); v.TaskSid != "WT310" || strings.Join(v.OpenTasks, ",") != "WT311" {
+		t.Errorf("view: task_sid %s, open_tasks %v; want the first task, and the open one", v.TaskSid, v.OpenTasks)
+	}
 	before := h.state("CA310")
 	w = h.api("POST", "/v1/tasks/WT310/commands/hold", "", nil)
 	mustStatus(t, w, http.StatusConflict)
