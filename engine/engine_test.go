@@ -447,9 +447,9 @@ func TestRetriesTemporaryErrorsThenSends(t *testing.T) {
 	}
 }
 
-func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
-	h := newHarness(t, nil)
-	h.connect()
+// transferRefusedForGood has Twilio refuse every participant create
+// permanently (an invalid number), then asks for a transfer.
+func (h *harness) transferRefusedForGood() {
 	h.tw.answer = func(op twilio.Op, n int) error {
 		if op.Kind == twilio.OpCreateParticipant {
 			return &twilio.Error{Op: op.Kind, Status: 400, Code: 21217, Message: "Phone number is not a valid phone number"}
@@ -457,6 +457,12 @@ func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
 		return nil
 	}
 	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+}
+
+func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect()
+	h.transferRefusedForGood()
 	if s := h.state(taskSid).State; s != "transferring" {
 		t.Fatalf("state %s", s)
 	}
@@ -542,13 +548,7 @@ func TestActionFailedSurvivesAStoreBlip(t *testing.T) {
 	st := &blipStore{Store: store.NewMemory(), blips: 1}
 	h := newHarness(t, st)
 	h.connect()
-	h.tw.answer = func(op twilio.Op, n int) error {
-		if op.Kind == twilio.OpCreateParticipant {
-			return &twilio.Error{Op: op.Kind, Status: 400, Code: 21217, Message: "Phone number is not a valid phone number"}
-		}
-		return nil
-	}
-	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+	h.transferRefusedForGood()
 	h.flush() // hold, remove, dial (refused); action.failed fails to commit
 	h.flush()
 	if s := h.state(taskSid).State; s != "transferring" {
