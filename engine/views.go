@@ -13,14 +13,14 @@ import (
 
 // TaskView is what GET /v1/tasks/{TaskSid} and command replies show.
 type TaskView struct {
-	Session       string                       `json:"session"`
-	TaskSid       string                       `json:"task_sid,omitempty"` // the task the caller was first enqueued with
-	Tasks         []string                     `json:"tasks,omitempty"`    // every task of the call
+	Session string   `json:"session"`
+	TaskSid string   `json:"task_sid,omitempty"` // the task the caller was first enqueued with
+	Tasks   []string `json:"tasks,omitempty"`    // every task of the call
 	// OpenTasks are the tasks TaskRouter still holds for the call (not
 	// completed, canceled or in wrap-up): after a transfer, the one that
 	// reached the agent on the call now. Commands through a task that is
 	// over are refused while one of these is open (409 task_closed).
-	OpenTasks []string `json:"open_tasks,omitempty"`
+	OpenTasks     []string                     `json:"open_tasks,omitempty"`
 	Flow          string                       `json:"flow"`
 	Revision      string                       `json:"revision"`
 	State         string                       `json:"state"`
