@@ -245,6 +245,10 @@ func (e *Engine) history(ctx context.Context, session string, res restResult) {
 	}
 }
 
+// deliverFailureFor bounds how long an item's action.failed event is
+// retried after its delivery failed, counted from the item's creation.
+const deliverFailureFor = 10 * time.Minute
+
 // failedUndelivered marks an outbox item Twilio refused for good whose
 // action.failed event could not be delivered yet: its LastError is this
 // prefix and the refusal (a restResult in JSON).
@@ -274,7 +278,14 @@ func (e *Engine) deliverFailure(ctx context.Context, it store.OutboxItem, op out
 		// Which leg it was (call SID or label): the role may have another by now.
 		ev.Fields["participant"] = op.Op.Participant
 	}
-	if _, err := e.Handle(ctx, ev); err != nil && !errors.Is(err, ErrUnknownSession) {
+	_, err := e.Handle(ctx, ev)
+	switch {
+	case err == nil || errors.Is(err, ErrUnknownSession):
+	case e.clock.Now().Sub(it.CreatedAt) > deliverFailureFor:
+		// Not a blip: an error that does not go away (a session the
+		// flow cannot run) must not hold the call's lane for ever.
+		e.log.Error("action.failed event could not be delivered; giving up", "session", it.Session, "id", it.ID, "error", fmt.Sprint(err))
+	default:
 		e.log.Error("action.failed event not delivered; will retry", "session", it.Session, "id", it.ID, "error", fmt.Sprint(err))
 		b, _ := json.Marshal(res)
 		next := e.clock.Now().Add(backoff(it.Attempts, nil))

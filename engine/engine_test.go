@@ -479,6 +479,27 @@ func TestPermanentFailureRunsTheFlowsRecoveryPath(t *testing.T) {
 	}
 }
 
+// An action.failed event that can never be stored (not a blip) stops being
+// retried after 10 minutes: its item is marked failed, so it no longer
+// holds the call's other requests back.
+func TestActionFailedGivesUpOnAnErrorThatStays(t *testing.T) {
+	st := &blipStore{Store: store.NewMemory(), blips: 1 << 30}
+	h := newHarness(t, st)
+	h.connect()
+	h.transferRefusedForGood()
+	for range 25 { // 25 minutes of retries, 30 s apart at most
+		h.flush()
+		h.clock.Advance(time.Minute)
+	}
+	h.flush()
+	outbox, _ := h.st.Outbox(context.Background(), customerCall)
+	for _, it := range outbox {
+		if it.Status == store.OutboxPending {
+			t.Errorf("outbox item %d (%s) still pending after 25 minutes", it.ID, it.Kind)
+		}
+	}
+}
+
 // slowTwilio holds each request until released, and gives up when its
 // context ends, as an HTTP client does.
 type slowTwilio struct {
