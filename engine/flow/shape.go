@@ -66,6 +66,8 @@ func (src *source) wrongType(n *yaml.Node, want []string, what string) Diagnosti
 	rn := resolve(n)
 	if got == jInt && contains(want, jString) && rn != nil && strings.HasPrefix(rn.Value, "+") {
 		msg += fmt.Sprintf(`: YAML reads +%s as an integer; quote phone numbers ("%s")`, strings.TrimPrefix(rn.Value, "+"), rn.Value)
+	} else if got == jNumber && contains(want, jInt) && rn != nil && strings.Trim(strings.TrimPrefix(rn.Value, "-"), "0123456789") == "" {
+		msg += fmt.Sprintf(": %s is too large for an integer", rn.Value)
 	} else if (got == jInt || got == jNumber) && strings.HasPrefix(what, "if ") {
 		// Quoting would only turn it into a guard that is not boolean.
 		msg += fmt.Sprintf(`: a guard is a condition, such as event.digits == "%s"`, rn.Value)
