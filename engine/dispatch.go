@@ -66,16 +66,17 @@ func (e *Engine) Flush(ctx context.Context) error {
 
 // DispatchOnce claims due outbox items and sends them; it returns how many
 // it handled. ctx ends the claiming, not the items claimed: each is sent
-// and settled to the end (the Twilio client bounds a request's time), so
-// that stopping the dispatcher on a graceful shutdown neither aborts a
-// request Twilio may be carrying out nor leaves its item leased to a
-// process about to exit.
+// and settled to the end, so that stopping the dispatcher on a graceful
+// shutdown neither aborts a request Twilio may be carrying out nor leaves
+// its item leased to a process about to exit. The lease bounds that end:
+// after it another replica may take the item anyway.
 func (e *Engine) DispatchOnce(ctx context.Context) (int, error) {
 	items, err := e.cfg.Store.ClaimOutbox(ctx, e.cfg.Owner, e.clock.Now(), e.cfg.Lease, claimBatch)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
-	sendCtx := context.WithoutCancel(ctx)
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Lease)
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, it := range items {
 		wg.Add(1)
@@ -245,9 +246,10 @@ func (e *Engine) history(ctx context.Context, session string, res restResult) {
 	}
 }
 
-// deliverFailureFor bounds how long an item's action.failed event is
-// retried after its delivery failed, counted from the item's creation.
-const deliverFailureFor = 10 * time.Minute
+// maxFailureDeliveries bounds how often an item's action.failed event is
+// tried after its delivery failed: with the backoff's 30 s at most
+// between tries, about 10 minutes.
+const maxFailureDeliveries = 20
 
 // failedUndelivered marks an outbox item Twilio refused for good whose
 // action.failed event could not be delivered yet: its LastError is this
@@ -279,9 +281,12 @@ func (e *Engine) deliverFailure(ctx context.Context, it store.OutboxItem, op out
 		ev.Fields["participant"] = op.Op.Participant
 	}
 	_, err := e.Handle(ctx, ev)
+	// Attempts so far of this item since Twilio refused it (res.Attempt
+	// numbers the refused one): each was a delivery of the event.
+	deliveries := it.Attempts + 1 - res.Attempt
 	switch {
 	case err == nil || errors.Is(err, ErrUnknownSession):
-	case e.clock.Now().Sub(it.CreatedAt) > deliverFailureFor:
+	case deliveries >= maxFailureDeliveries:
 		// Not a blip: an error that does not go away (a session the
 		// flow cannot run) must not hold the call's lane for ever.
 		e.log.Error("action.failed event could not be delivered; giving up", "session", it.Session, "id", it.ID, "error", fmt.Sprint(err))

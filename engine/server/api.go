@@ -248,10 +248,6 @@ func (s *Server) tasks(c *gin.Context) {
 			return
 		}
 	}
-	if msg := s.checkTaskFilter(f); msg != "" {
-		apiError(c, http.StatusUnprocessableEntity, "invalid_params", msg, nil)
-		return
-	}
 	ctx, cancel := handleContext(c, apiTimeout)
 	defer cancel()
 	page, err := s.eng.Tasks(ctx, f)
@@ -259,10 +255,16 @@ func (s *Server) tasks(c *gin.Context) {
 		s.engineError(c, err, "")
 		return
 	}
+	// A flow or state no loaded flow has is refused, with a suggestion,
+	// unless calls pinned to an older revision are in it.
+	if msg := s.checkTaskFilter(f); msg != "" && len(page.Tasks) == 0 {
+		apiError(c, http.StatusUnprocessableEntity, "invalid_params", msg, nil)
+		return
+	}
 	writeJSON(c, page)
 }
 
-// checkTaskFilter refuses a flow no loaded file defines, and a state none
+// checkTaskFilter explains a flow no loaded file defines, or a state none
 // of the flows in question has: a typo (state=talkin) would list nothing
 // and look like a quiet contact center.
 func (s *Server) checkTaskFilter(f engine.TaskFilter) string {

@@ -26,11 +26,11 @@ type pgStore struct {
 	pool *connPool
 }
 
-// with runs fn on a pooled connection. If the connection turns out dead
-// (the server restarted, or an administrator ended the session, while it
-// sat in the pool) fn runs again on another one: what with runs is a read
-// or a single statement whose repeat changes nothing more (the outbox's
-// owner-checked updates), and a dead session ran nothing.
+// with runs fn on a pooled connection. If the session turned out ended
+// before fn's statement ran (the server restarted, or an administrator
+// ended the session, while the connection sat in the pool) fn runs again
+// on another connection. A connection lost while a statement was under
+// way is not retried: the statement may have committed.
 func (s *pgStore) with(ctx context.Context, fn func(c *pgx.Conn) error) error {
 	for attempt := 0; ; attempt++ {
 		c, err := s.pool.acquire(ctx)
@@ -39,7 +39,7 @@ func (s *pgStore) with(ctx context.Context, fn func(c *pgx.Conn) error) error {
 		}
 		err = fn(c)
 		s.pool.release(c) // a closed connection is dropped, not pooled
-		if err == nil || !connDead(c, err) || attempt >= s.pool.max() || ctx.Err() != nil {
+		if err == nil || !sessionEnded(err) || attempt >= s.pool.max() || ctx.Err() != nil {
 			return err
 		}
 	}
@@ -58,18 +58,20 @@ func (s *pgStore) begin(ctx context.Context) (*pgx.Conn, pgx.Tx, error) {
 			return c, tx, nil
 		}
 		s.pool.release(c)
-		if !connDead(c, err) || attempt >= s.pool.max() || ctx.Err() != nil {
+		// BEGIN changes nothing: whatever broke the connection, run it
+		// again on another.
+		if !(c.IsClosed() || sessionEnded(err)) || attempt >= s.pool.max() || ctx.Err() != nil {
 			return nil, nil, err
 		}
 	}
 }
 
-// connDead reports an error that means the session is gone: the
-// connection is closed, the error came before anything was sent, or the
-// server said it is shutting the session down (SQLSTATE class 57P:
-// admin_shutdown, crash_shutdown, cannot_connect_now).
-func connDead(c *pgx.Conn, err error) bool {
-	if c.IsClosed() || pgconn.SafeToRetry(err) {
+// sessionEnded reports an error that says the statement did not run: it
+// failed before anything was sent, or the server had ended the session
+// (SQLSTATE class 57P: admin_shutdown, crash_shutdown, cannot_connect_now;
+// a session ended mid-statement rolls the statement back).
+func sessionEnded(err error) bool {
+	if pgconn.SafeToRetry(err) {
 		return true
 	}
 	var pe *pgconn.PgError
@@ -406,6 +408,7 @@ func (s *pgStore) History(ctx context.Context, session string, after int64, limi
 	}
 	var out []HistoryEntry
 	err := s.with(ctx, func(c *pgx.Conn) error {
+		out = out[:0] // from the start again if with runs this twice
 		rows, err := c.Query(ctx, `SELECT session, seq, at, kind, data FROM history
 			WHERE session = $1 AND seq > $2 ORDER BY seq LIMIT $3`, session, after, lim)
 		if err != nil {
@@ -551,6 +554,7 @@ func (s *pgStore) Live(ctx context.Context) (int, error) {
 func (s *pgStore) LiveSessions(ctx context.Context, f LiveFilter) ([]Session, error) {
 	out := []Session{}
 	err := s.with(ctx, func(c *pgx.Conn) error {
+		out = out[:0] // from the start again if with runs this twice
 		rows, err := c.Query(ctx, `SELECT `+pgSessionCols+` FROM sessions
 			WHERE NOT final AND id > $1 AND ($2 = '' OR flow = $2) AND ($3 = '' OR state = $3)
 			ORDER BY id LIMIT $4`, f.After, f.Flow, f.State, f.limit())
