@@ -321,6 +321,15 @@ func (s *Server) task(c *gin.Context) {
 	ctx, cancel := handleContext(c, apiTimeout)
 	defer cancel()
 	var h engine.HistoryRange
+	for name := range c.Request.URL.Query() {
+		// Other parameters are ignored (a client's cache buster), but a
+		// misspelt history_* would silently return the whole history.
+		if strings.HasPrefix(name, "history") && name != "history_after" && name != "history_limit" {
+			apiError(c, http.StatusUnprocessableEntity, "invalid_params",
+				fmt.Sprintf("unknown query parameter %q (want history_after or history_limit)", name), nil)
+			return
+		}
+	}
 	for _, q := range []struct {
 		name string
 		max  int64

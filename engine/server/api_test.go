@@ -341,7 +341,7 @@ func TestTaskHistoryPages(t *testing.T) {
 	if got := decodeView(t, w.Body.Bytes()).History; len(got) != 0 || !strings.Contains(w.Body.String(), `"history":[]`) {
 		t.Errorf("history after the last entry: %v in %s, want \"history\":[]", seqs(got), w.Body.String())
 	}
-	for _, q := range []string{"history_after=-1", "history_limit=x", "history_limit=5000"} {
+	for _, q := range []string{"history_after=-1", "history_limit=x", "history_limit=5000", "history_afer=3"} {
 		w := h.api("GET", "/v1/tasks/WT320?"+q, "", nil)
 		mustStatus(t, w, http.StatusUnprocessableEntity)
 		if e := decodeError(t, w); e.Code != "invalid_params" {
