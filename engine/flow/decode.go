@@ -90,7 +90,7 @@ func (d *decoder) decodeFlow(root *yaml.Node, f *Flow) {
 	}
 	f.Pos = d.src.nodePos(root)
 	d.decodeStruct(root, reflect.ValueOf(f).Elem(), "")
-	for _, p := range pairs(root) {
+	for p := range pairSeq(root) {
 		switch p.k.Value {
 		case "initial":
 			d.initialNode = p.v
@@ -102,7 +102,7 @@ func (d *decoder) decodeFlow(root *yaml.Node, f *Flow) {
 			}
 		case "states":
 			d.statesKey = p.k
-			for _, sp := range pairs(p.v) {
+			for sp := range pairSeq(p.v) {
 				d.stateKeys[sp.k.Value] = sp.k
 			}
 		}
@@ -125,7 +125,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, action string) {
 		return
 	}
 	seen := map[string]bool{}
-	for _, p := range pairs(n) {
+	for p := range pairSeq(n) {
 		fi := si.byKey[p.k.Value]
 		if fi == nil && si.Type == tFlow && strings.HasPrefix(p.k.Value, extensionPrefix) {
 			continue // x-…: a place for anchors, ignored
@@ -251,7 +251,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun s
 	t := v.Type()
 	m := reflect.MakeMap(t)
 	var keys []string
-	for _, p := range pairs(n) {
+	for p := range pairSeq(n) {
 		key := p.k.Value
 		if fi.keys != nil && !fi.keys.MatchString(key) {
 			d.add(d.src.badPattern(p.k, keyNoun(fi.Key), key, fi.Keys))
@@ -332,7 +332,7 @@ func (d *decoder) transitions(k, n *yaml.Node) []*Transition {
 }
 
 func nodeValue(n *yaml.Node, key string) *yaml.Node {
-	for _, p := range pairs(n) {
+	for p := range pairSeq(n) {
 		if p.k.Value == key {
 			return p.v
 		}
@@ -363,7 +363,7 @@ func (d *decoder) actions(seq *yaml.Node) []*Action {
 			// bare name
 		case kind == jObject:
 			if name == "set" {
-				for _, kv := range pairs(params) {
+				for kv := range pairSeq(params) {
 					d.setVars[kv.k.Value] = true
 				}
 			}
