@@ -58,12 +58,21 @@ type HistoryView struct {
 	Data json.RawMessage `json:"data"`
 }
 
-func (r *run) view() TaskView {
-	v := TaskView{Session: r.sess.ID, TaskSid: r.d.TaskSid, Flow: r.fl.Name, Revision: r.fl.Revision, State: r.sess.State,
-		Final: r.sess.Final, Version: r.sess.Version + 1, CallSid: r.d.CallSid, ConferenceSid: r.d.ConferenceSid,
-		Roles: r.d.participants(), Vars: r.d.Vars, Tasks: sortedKeys(r.d.Tasks), OpenTasks: r.d.openTasks(), Commands: []string{},
-		CreatedAt: r.sess.CreatedAt, UpdatedAt: r.now}
+// newTaskView is what a view shows of a session and its data; Commands
+// starts empty, for the caller to fill when it knows the flow.
+func newTaskView(sess *store.Session, d *sessionData, flowName, revision string, version int64, updated time.Time) TaskView {
+	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: flowName, Revision: revision, State: sess.State,
+		Final: sess.Final, Version: version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid,
+		Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), OpenTasks: d.openTasks(), Commands: []string{},
+		CreatedAt: sess.CreatedAt, UpdatedAt: updated}
 	v.Participants = joined(v.Roles)
+	return v
+}
+
+// view is the command reply: the session as this run leaves it, one
+// version on.
+func (r *run) view() TaskView {
+	v := newTaskView(r.sess, r.d, r.fl.Name, r.fl.Revision, r.sess.Version+1, r.now)
 	if st := r.fl.States[r.sess.State]; st != nil {
 		r.env = r.buildEnv()
 		v.Commands = r.allowedCommands(st)
@@ -167,10 +176,7 @@ func (e *Engine) sessionView(ctx context.Context, sess store.Session) (TaskView,
 		return TaskView{}, err
 	}
 	fl, _, _ := e.flowOf(ctx, &sess) // a view without commands beats no view
-	v := TaskView{Session: sess.ID, TaskSid: d.TaskSid, Flow: sess.Flow, Revision: sess.Revision, State: sess.State, Final: sess.Final,
-		Version: sess.Version, CallSid: d.CallSid, ConferenceSid: d.ConferenceSid, Roles: d.participants(), Vars: d.Vars, Tasks: sortedKeys(d.Tasks), OpenTasks: d.openTasks(), Commands: []string{},
-		CreatedAt: sess.CreatedAt, UpdatedAt: sess.UpdatedAt}
-	v.Participants = joined(v.Roles)
+	v := newTaskView(&sess, d, sess.Flow, sess.Revision, sess.Version, sess.UpdatedAt)
 	if fl != nil {
 		if st := fl.States[sess.State]; st != nil {
 			r := &run{e: e, fl: fl, sess: &sess, d: d, ev: &Event{}, now: e.clock.Now()}

@@ -86,10 +86,20 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+// runAgainstShippedFlows parses a scenario file's text and runs it against
+// the flows in flows/.
+func runAgainstShippedFlows(t *testing.T, src string) []scenario.Result {
+	t.Helper()
+	f, err := scenario.Parse("typo.test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
+}
+
 // A misspelt party would make every negative expectation about it pass; it
 // fails the step instead, naming the party.
 func TestUnknownPartyFailsTheStep(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "typo.test.yaml")
 	src := `flow: support
 workers:
   alice: { contact_uri: "client:alice", queues: [support] }
@@ -99,14 +109,7 @@ scenarios:
       - call: {}
       - expect: { not_hears: { customer: [alcie] }, absent: [supervisr], not_heard: { "@custmer": ["x"] } }
 `
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := scenario.ParseFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
+	rs := runAgainstShippedFlows(t, src)
 	if len(rs) != 1 || rs[0].Passed() || rs[0].FailureLine != 8 {
 		t.Fatalf("%+v", rs)
 	}
@@ -121,7 +124,6 @@ scenarios:
 // the flow does not have) fails the step, where it used to read the call's
 // first task and pass. A role that left the call names its last task.
 func TestTaskStatusOfAnUnknownRoleFails(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "typo.test.yaml")
 	src := `flow: support
 queues: [support]
 workers:
@@ -142,14 +144,7 @@ scenarios:
       - hangup: customer
       - expect: { state: wrapup, task_status: { agent: wrapping, customer: wrapping } }
 `
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := scenario.ParseFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
+	rs := runAgainstShippedFlows(t, src)
 	if len(rs) != 2 {
 		t.Fatalf("%+v", rs)
 	}
