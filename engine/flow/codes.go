@@ -117,7 +117,7 @@ var Codes = []CodeSpec{
 	{CodeInstructionEvents, SeverityWarning, "The flow answers a reservation with the conference instruction and handles announcement.end, announcement.fail or participant.modify: a conference the instruction starts never sends them (its conference_status_callback_event takes start, end, join, leave, mute, hold and speaker only, and the first participant's subscription holds for the whole conference)."},
 	{CodeStrandedHold, SeverityWarning, "The customer may be on hold in this state, and no transition out of it unholds, removes or hangs up the customer or ends the call; or a transition out of it ends the call in a final state, on another participant leaving or on a command, without taking the customer off hold (a final state ignores every event, so they would hear hold music until they hang up)."},
 	{CodeDuplicateFlow, SeverityError, "Two files declare the same flow name."},
-	{CodeDuplicateNumber, SeverityError, "Two flows claim the same phone number."},
+	{CodeDuplicateNumber, SeverityError, "Two flows claim the same phone number, or one flow lists a number twice."},
 }
 
 func codeSeverity(code string) Severity {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -147,6 +148,7 @@ func Load(file string, data []byte, opts LoadOptions) (f *Flow, diags Diagnostic
 	for _, n := range d.numberNodes {
 		f.numberPos = append(f.numberPos, src.nodePos(n))
 	}
+	diags = append(diags, f.repeatedNumbers()...)
 	v := &validator{f: f, d: d, src: src, env: opts.env()}
 	v.run()
 	diags = append(diags, v.diags...)
@@ -354,6 +356,19 @@ func LoadSet(paths []string, opts LoadOptions) (*Set, Diagnostics) {
 	}
 	sort.Slice(set.Flows, func(i, j int) bool { return set.Flows[i].Name < set.Flows[j].Name })
 	return set, dedupe(diags)
+}
+
+// repeatedNumbers reports a number the flow lists twice: harmless to a
+// call, but usually a typo for another number, which then starts nothing.
+func (f *Flow) repeatedNumbers() Diagnostics {
+	var ds Diagnostics
+	for i, num := range f.Numbers {
+		if j := slices.Index(f.Numbers[:i], num); j >= 0 && i < len(f.numberPos) {
+			ds = append(ds, diag(f.numberPos[i], CodeDuplicateNumber,
+				"number %s is listed twice under numbers: (first at line %d); a typo for another number?", num, f.numberPos[j].Line))
+		}
+	}
+	return ds
 }
 
 func numberLine(f *Flow, num string) int {
