@@ -366,6 +366,9 @@ func TestClientDoErrors(t *testing.T) {
 		{name: "400 duplicate label, TwiML's code", status: 400, body: twilioErr(400, 16025, "Participant label is in use by another participant"), code: 16025, dup: true},
 		{name: "400 call not in progress", status: 400, body: twilioErr(400, 21220, "Call is not in-progress"), code: 21220, gone: true},
 		{name: "400 reservation not pending", status: 400, body: twilioErr(400, 40144, "Reservation is no longer pending"), code: 40144, pending: true},
+		{name: "400 reservation not pending, call instruction", status: 400, body: twilioErr(400, 40114, "The Reservation must currently be Pending"), code: 40114, pending: true},
+		{name: "400 reservation not pending, redirect instruction", status: 400, body: twilioErr(400, 40123, "The Reservation must currently be Pending"), code: 40123, pending: true},
+		{name: "400 reservation not pending, dequeue instruction", status: 400, body: twilioErr(400, 40135, "The Reservation must currently be Pending"), code: 40135, pending: true},
 		{name: "401", status: 401, body: twilioErr(401, 20003, "Authenticate"), code: 20003},
 	}
 	s := newStandIn(t)

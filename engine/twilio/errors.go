@@ -15,13 +15,18 @@ import (
 
 // Twilio error codes flowd reacts to (https://www.twilio.com/docs/api/errors).
 const (
-	CodeNotFound               = 20404 // the resource does not exist (any more)
-	CodeCallNotInProgress      = 21220 // call.update on a call that already ended
-	CodeDuplicateLabel         = 16026 // Participants API create: a participant with this label is already in the conference
-	CodeDuplicateLabelTwiML    = 16025 // the same for <Dial><Conference participantLabel>; accepted too (below)
-	CodeCoachNotFound          = 13240 // CallSidToCoach is wrong or has left
-	CodeReservationNotPending  = 40144 // conference instruction on a reservation no longer pending
-	CodeReservationNotPending2 = 40136 // other instructions on a reservation no longer pending
+	CodeNotFound            = 20404 // the resource does not exist (any more)
+	CodeCallNotInProgress   = 21220 // call.update on a call that already ended
+	CodeDuplicateLabel      = 16026 // Participants API create: a participant with this label is already in the conference
+	CodeDuplicateLabelTwiML = 16025 // the same for <Dial><Conference participantLabel>; accepted too (below)
+	CodeCoachNotFound       = 13240 // CallSidToCoach is wrong or has left
+	// An instruction on a reservation no longer pending, one code per
+	// instruction (Twilio's error catalogue).
+	CodeReservationNotPending         = 40144 // conference
+	CodeReservationNotPending2        = 40136 // conference too
+	CodeReservationNotPendingCall     = 40114 // call
+	CodeReservationNotPendingRedirect = 40123 // redirect
+	CodeReservationNotPendingDequeue  = 40135 // dequeue
 )
 
 // Error is a failed REST operation. Temporary tells the outbox whether
@@ -91,12 +96,21 @@ func IsDuplicateLabel(err error) bool {
 	return errors.As(err, &e) && (e.Code == CodeDuplicateLabel || e.Code == CodeDuplicateLabelTwiML)
 }
 
-// IsReservationNotPending reports errors 40144/40136: the reservation was
+// IsReservationNotPending reports errors 40144, 40136, 40114, 40123 and
+// 40135: the reservation was
 // already accepted, rejected, timed out or canceled (e.g. the caller hung up),
 // so answering it again is moot.
 func IsReservationNotPending(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && (e.Code == CodeReservationNotPending || e.Code == CodeReservationNotPending2)
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case CodeReservationNotPending, CodeReservationNotPending2, CodeReservationNotPendingCall,
+		CodeReservationNotPendingRedirect, CodeReservationNotPendingDequeue:
+		return true
+	}
+	return false
 }
 
 // classify turns what twilio-go returned into an *Error. status and header are

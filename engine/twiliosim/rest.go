@@ -29,8 +29,21 @@ func errNotFound(kind, id string) *apiError {
 	return newErr(404, 20404, fmt.Sprintf("The requested resource /%s/%s was not found", kind, id))
 }
 func errInvalid(code int, msg string) *apiError { return newErr(400, code, msg) }
-func errReservationNotPending() *apiError {
-	return newErr(400, 40144, "Reservation is not in the pending state (it was accepted, rejected, timed out, or canceled)")
+
+// errReservationNotPending answers an instruction (or a status change) on
+// a reservation that is no longer pending, with the code Twilio gives that
+// instruction.
+func errReservationNotPending(instruction string) *apiError {
+	code := 40144 // conference, and what flowd's other answers get here
+	switch instruction {
+	case "call":
+		code = 40114
+	case "redirect":
+		code = 40123
+	case "dequeue":
+		code = 40135
+	}
+	return newErr(400, code, "Reservation is not in the pending state (it was accepted, rejected, timed out, or canceled)")
 }
 
 type handlerFunc func(s *Sim, p map[string]string, f url.Values, r *http.Request) (int, any)
@@ -876,7 +889,7 @@ func (s *Sim) restUpdateReservation(p map[string]string, f url.Values, _ *http.R
 	case "":
 	case "accepted":
 		if r.status != "pending" {
-			return 0, errReservationNotPending()
+			return 0, errReservationNotPending("")
 		}
 		s.acceptReservation(r)
 	case "rejected":
@@ -892,7 +905,7 @@ func (s *Sim) restUpdateReservation(p map[string]string, f url.Values, _ *http.R
 		}
 	case "canceled":
 		if r.status != "pending" {
-			return 0, errReservationNotPending()
+			return 0, errReservationNotPending("")
 		}
 		s.closeReservation(r, "canceled")
 		s.routeTask(r.task)

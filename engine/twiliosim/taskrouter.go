@@ -620,7 +620,7 @@ func camel(k string) string {
 // applyInstruction executes an instruction on a pending reservation.
 func (s *Sim) applyInstruction(r *reservation, instr string, p url.Values) *apiError {
 	if r.status != "pending" {
-		return errReservationNotPending()
+		return errReservationNotPending(instr)
 	}
 	t := r.task
 	w := r.worker
