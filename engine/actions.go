@@ -742,7 +742,10 @@ func (r *run) createTask(a *flow.Action, p *flow.CreateTaskAction) error {
 	if err != nil {
 		return err
 	}
-	params := &tr.CreateTaskParams{Attributes: ptr(string(b))}
+	// On the voice channel, as the call's own task (<Enqueue>): without
+	// it the task goes to the "default" channel, and in a multitasking
+	// workspace a worker already on a voice call could be reserved for it.
+	params := &tr.CreateTaskParams{Attributes: ptr(string(b)), TaskChannel: ptr("voice")}
 	if workflow != "" {
 		params.WorkflowSid = &workflow
 	}
@@ -827,7 +830,13 @@ func (r *run) closeTask(action, role, ws, taskSid string, t *taskFacts, status, 
 		status = "canceled"
 	}
 	t.Status = status
-	r.addOp(action, role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: taskSid, UpdateTask: &tr.UpdateTaskParams{AssignmentStatus: &status, Reason: &reason}})
+	update := &tr.UpdateTaskParams{AssignmentStatus: &status}
+	if status != "wrapping" {
+		// Twilio: Reason only with completed or canceled; with it, the task
+		// is queued for deletion, which must wait until wrap-up ends.
+		update.Reason = &reason
+	}
+	r.addOp(action, role, twilio.Op{Kind: twilio.OpUpdateTask, WorkspaceSid: ws, TaskSid: taskSid, UpdateTask: update})
 }
 
 // closeLinkedTasks runs when the call reaches a final state: every task

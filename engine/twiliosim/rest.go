@@ -1,6 +1,8 @@
 package twiliosim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -312,7 +314,7 @@ func (s *Sim) taskJSON(t *task) map[string]any {
 		"attributes": t.attrs, "addons": "{}", "date_created": trDate(t.created), "date_updated": trDate(t.updated),
 		"task_queue_entered_date": trDate(t.queueEntered), "priority": t.priority, "reason": reason, "sid": t.sid,
 		"task_queue_sid": t.queue.sid, "task_queue_friendly_name": t.queue.name,
-		"task_channel_sid": "TC00000000000000000000000000000000", "task_channel_unique_name": "voice",
+		"task_channel_sid": channelSid(t.channel), "task_channel_unique_name": t.channel,
 		"timeout": t.timeout, "workflow_sid": t.wf.sid, "workflow_friendly_name": t.wf.name,
 		"workspace_sid": s.opts.WorkspaceSid, "url": s.wsURL("/Tasks/" + t.sid),
 		"links":              map[string]any{"reservations": s.wsURL("/Tasks/" + t.sid + "/Reservations")},
@@ -705,7 +707,7 @@ func (s *Sim) restCreateTask(_ map[string]string, f url.Values, _ *http.Request)
 	if wf == "" && len(s.tr.workflows) == 1 {
 		wf = s.tr.workflows[0].sid
 	}
-	t, err := s.createTask(wf, attrs, atoiDef(f.Get("Priority"), 0), atoiDef(f.Get("Timeout"), 0), nil)
+	t, err := s.createTask(wf, attrs, atoiDef(f.Get("Priority"), 0), atoiDef(f.Get("Timeout"), 0), f.Get("TaskChannel"), nil)
 	if err != nil {
 		return 0, errInvalid(20001, err.Error())
 	}
@@ -988,4 +990,10 @@ func (s *Sim) restListWorkflows(_ map[string]string, _ url.Values, _ *http.Reque
 			"assignment_callback_url": s.tr.assignURL, "task_reservation_timeout": int(s.tr.resTimeout.Seconds())})
 	}
 	return 200, s.trList("workflows", "/Workflows", items)
+}
+
+// channelSid gives each task channel a SID of its own (TC + 32 hex).
+func channelSid(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "TC" + hex.EncodeToString(sum[:16])
 }

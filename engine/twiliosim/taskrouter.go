@@ -59,6 +59,7 @@ type task struct {
 	queue        *taskQueue
 	priority     int
 	timeout      int
+	channel      string // TaskChannel's unique name: "voice" for <Enqueue>, "default" unless a create names one
 	reason       string
 	created      time.Time
 	updated      time.Time
@@ -249,10 +250,12 @@ func (w *worker) contactURI() string {
 	return ""
 }
 
-// busy: one voice task at a time.
-func (s *Sim) workerBusy(w *worker) bool {
+// busy: one task at a time per channel, as in a multitasking workspace
+// (Flex's default) with a capacity of 1 on each channel: a worker on a
+// voice call can still be reserved for a task on another channel.
+func (s *Sim) workerBusy(w *worker, channel string) bool {
 	for _, r := range s.tr.res {
-		if r.worker == w && (r.status == "pending" || r.status == "accepted" || r.status == "wrapping") {
+		if r.worker == w && r.task.channel == channel && (r.status == "pending" || r.status == "accepted" || r.status == "wrapping") {
 			if r.status == "accepted" && (r.task.status == "completed" || r.task.status == "canceled") {
 				continue
 			}
@@ -264,7 +267,7 @@ func (s *Sim) workerBusy(w *worker) bool {
 
 // ---- tasks ----
 
-func (s *Sim) createTask(wfID string, attrs map[string]any, prio, timeout int, c *call) (*task, error) {
+func (s *Sim) createTask(wfID string, attrs map[string]any, prio, timeout int, channel string, c *call) (*task, error) {
 	wf := s.workflowBy(wfID)
 	if wf == nil {
 		return nil, fmt.Errorf("no workflow %s", wfID)
@@ -273,7 +276,10 @@ func (s *Sim) createTask(wfID string, attrs map[string]any, prio, timeout int, c
 	if timeout <= 0 {
 		timeout = 86400
 	}
-	t := &task{sid: s.newSid("WT"), attrs: string(b), status: "pending", wf: wf, priority: prio, timeout: timeout,
+	if channel == "" {
+		channel = "default"
+	}
+	t := &task{sid: s.newSid("WT"), attrs: string(b), status: "pending", wf: wf, priority: prio, timeout: timeout, channel: channel,
 		created: s.now, updated: s.now, queueEntered: s.now, call: c, rejected: map[*worker]bool{}}
 	t.queue = s.targetQueue(t)
 	// TaskRouter cancels a task nobody was assigned within its timeout
@@ -341,7 +347,7 @@ func (s *Sim) routeTask(t *task) {
 		sort.SliceStable(cands, func(i, j int) bool { return cands[i].statusChanged.Before(cands[j].statusChanged) })
 	}
 	for _, w := range cands {
-		if !w.activity.available || s.workerBusy(w) || t.rejected[w] {
+		if !w.activity.available || s.workerBusy(w, t.channel) || t.rejected[w] {
 			continue
 		}
 		s.reserve(t, w)
@@ -526,7 +532,7 @@ func (s *Sim) event(typ, resType, resSid string, t *task, r *reservation, w *wor
 		f.Set("TaskAge", strconv.Itoa(int(s.now.Sub(t.created).Seconds())))
 		f.Set("TaskPriority", strconv.Itoa(t.priority))
 		f.Set("TaskAssignmentStatus", t.status)
-		f.Set("TaskChannelUniqueName", "voice")
+		f.Set("TaskChannelUniqueName", t.channel)
 		f.Set("WorkflowSid", t.wf.sid)
 		f.Set("WorkflowName", t.wf.name)
 		if t.queue != nil {

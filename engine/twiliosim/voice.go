@@ -531,7 +531,7 @@ func (s *Sim) enqueueCall(c *call, n *node) {
 				attrs[k] = v
 			}
 		}
-		t, err := s.createTask(wf, attrs, prio, tout, c)
+		t, err := s.createTask(wf, attrs, prio, tout, "voice", c)
 		if err != nil {
 			s.logf("call %s: enqueue: %v", c.sid, err)
 			c.enq = nil
