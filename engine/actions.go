@@ -488,6 +488,9 @@ func (r *run) updateParticipant(a *flow.Action, role string, params *api.UpdateP
 		return err
 	}
 	r.addOp(a.Kind, role, twilio.Op{Kind: twilio.OpUpdateParticipant, ConferenceSid: conf, Participant: ref, UpdateParticipant: params})
+	if p := r.d.Roles[role]; p != nil && params.Coaching != nil {
+		r.ops[len(r.ops)-1].Before = &participantFlags{Muted: p.Muted, Coaching: p.Coaching, CoachRole: p.CoachRole}
+	}
 	return nil
 }
 

@@ -280,6 +280,7 @@ func (e *Engine) deliverFailure(ctx context.Context, it store.OutboxItem, op out
 		// Which leg it was (call SID or label): the role may have another by now.
 		ev.Fields["participant"] = op.Op.Participant
 	}
+	ev.failed = &op
 	_, err := e.Handle(ctx, ev)
 	// Attempts so far of this item since Twilio refused it (res.Attempt
 	// numbers the refused one): each was a delivery of the event.

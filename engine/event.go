@@ -56,6 +56,10 @@ type Event struct {
 	// TaskRouter webhook carries one, and it need not cost an allocation.
 	Task TaskReport
 
+	// failed is the request an action.failed event reports (outbox
+	// events only), for taking back what flowd noted when it asked.
+	failed *outboxOp
+
 	// IdempotencyKey is Twilio's I-Twilio-Idempotency-Token (or a command's
 	// Idempotency-Key header): a repeated key gets the first reply.
 	IdempotencyKey string

@@ -188,6 +188,14 @@ func (r *run) failedActionFacts() {
 			p.Muted = false
 		case action == "unmute" && !p.Muted:
 			p.Muted = true
+		case ev.failed != nil && ev.failed.Before != nil && ev.failed.Op.UpdateParticipant != nil:
+			// A whisper, barge or listen Twilio refused (a whisper on an
+			// account without Agent Conference: 16000): the supervisor is
+			// as before, unless a later request asked otherwise.
+			asked, before := ev.failed.Op.UpdateParticipant, ev.failed.Before
+			if (asked.Muted == nil || *asked.Muted == p.Muted) && (asked.Coaching == nil || *asked.Coaching == p.Coaching) {
+				p.Muted, p.Coaching, p.CoachRole = before.Muted, before.Coaching, before.CoachRole
+			}
 		}
 	}
 }

@@ -92,6 +92,19 @@ type outboxOp struct {
 	Action string    `json:"action"`
 	Role   string    `json:"role,omitempty"`
 	Seq    int       `json:"seq"`
+	// Before is what flowd knew of the participant's mute and coaching
+	// before a participant update that changes them (coach, barge,
+	// listen…): if Twilio refuses the update for good, the facts go back
+	// to it (failedActionFacts).
+	Before *participantFlags `json:"before,omitempty"`
+}
+
+// participantFlags are the facts a participant update can change that an
+// inversion cannot restore (coaching names whom; a whisper unmutes).
+type participantFlags struct {
+	Muted     bool   `json:"muted"`
+	Coaching  bool   `json:"coaching"`
+	CoachRole string `json:"coach_role,omitempty"`
 }
 
 func (r *run) warn(format string, args ...any) {
