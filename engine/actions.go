@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"strconv"
+	"strings"
 
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 	tr "github.com/twilio/twilio-go/rest/taskrouter/v1"
@@ -36,11 +37,30 @@ var instructionConferenceEvents = twilio.EventList{"start", "end", "join", "leav
 func (r *run) runActions(list []*flow.Action, where string) {
 	for _, a := range list {
 		if err := r.runAction(a); err != nil {
-			r.rec.Actions = append(r.rec.Actions, actionRecord{Action: a.Kind, Where: where, Line: a.Pos.Line, Error: err.Error()})
+			msg := readableActionError(err)
+			r.rec.Actions = append(r.rec.Actions, actionRecord{Action: a.Kind, Where: where, Line: a.Pos.Line, Error: msg})
+			// The flow hears of it as of a request Twilio refused: its
+			// action.failed handler takes the caller off a hold queued
+			// just before. Not while handling action.failed itself, whose
+			// recovery failing again would loop.
+			if r.ev.Name != "action.failed" {
+				r.d.OpSeq++
+				r.ops = append(r.ops, outboxOp{Action: a.Kind, Seq: r.d.OpSeq, Failure: fmt.Sprintf("line %d: %s", a.Pos.Line, msg)})
+			}
 			continue
 		}
 		r.rec.Actions = append(r.rec.Actions, actionRecord{Action: a.Kind, Where: where, Line: a.Pos.Line})
 	}
+}
+
+// readableActionError says in a flow author's words what expr reports in
+// reflect's: a field read of a participant who is not in the call.
+func readableActionError(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "reflect: call of reflect.Value.Field on zero Value") {
+		return "reads a field of a participant who is not in the call (write participants.ROLE?.FIELD, or guard with participants.ROLE != nil): " + msg
+	}
+	return msg
 }
 
 func (r *run) str(t *flow.Template) (string, error) {

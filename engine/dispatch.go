@@ -109,6 +109,12 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 		return
 	}
 	res := restResult{Op: op.Op.String(), Action: op.Action, Role: op.Role, Attempt: it.Attempts + 1}
+	if op.Failure != "" {
+		// An action that could not be asked for: only telling the flow.
+		res.Op, res.Outcome, res.Error = "", "failed", op.Failure
+		e.fail(ctx, it, op, res)
+		return
+	}
 	if failed, ok := strings.CutPrefix(it.LastError, failedUndelivered); ok {
 		// Twilio refused this for good already; only telling the flow
 		// is left (fail could not, last time): do not send it again.
@@ -266,7 +272,11 @@ const failedUndelivered = "failed, action.failed not delivered yet: "
 // delivery a replay.
 func (e *Engine) fail(ctx context.Context, it store.OutboxItem, op outboxOp, res restResult) {
 	e.history(ctx, it.Session, res)
-	e.log.Warn("REST call failed for good", "session", it.Session, "op", res.Op, "code", res.Code, "status", res.Status, "error", res.Error)
+	if op.Failure != "" {
+		e.log.Warn("action could not run", "session", it.Session, "action", op.Action, "error", res.Error)
+	} else {
+		e.log.Warn("REST call failed for good", "session", it.Session, "op", res.Op, "code", res.Code, "status", res.Status, "error", res.Error)
+	}
 	e.deliverFailure(ctx, it, op, res)
 }
 

@@ -97,7 +97,16 @@ type outboxOp struct {
 	// listen…): if Twilio refuses the update for good, the facts go back
 	// to it (failedActionFacts).
 	Before *participantFlags `json:"before,omitempty"`
+	// Failure, if set, is an action that could not even be asked for (a
+	// template reading a participant who is not in the call, a role with
+	// no leg): no request goes out; the dispatcher reports it to the flow
+	// as action.failed in its turn, after the requests the same handler
+	// queued before it (a hold), so the flow's recovery finds them done.
+	Failure string `json:"failure,omitempty"`
 }
+
+// failureKind is the outbox kind of an item that only reports a Failure.
+const failureKind = "action.failure"
 
 // participantFlags are the facts a participant update can change that an
 // inversion cannot restore (coaching names whom; a whisper unmutes).
@@ -404,8 +413,12 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		if err != nil {
 			return Reply{}, err
 		}
+		kind, lane := string(op.Op.Kind), op.Op.Kind.Lane()
+		if op.Failure != "" {
+			kind, lane = failureKind, twilio.LaneVoice
+		}
 		// The engine's clock, not the store's, decides when work is due.
-		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: string(op.Op.Kind), Lane: op.Op.Kind.Lane(), Payload: b,
+		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: kind, Lane: lane, Payload: b,
 			NextAttempt: r.now, CreatedAt: r.now})
 	}
 	if c.IdempotencyKey != "" {

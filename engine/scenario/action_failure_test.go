@@ -1,0 +1,86 @@
+package scenario_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowd/flowd/engine/scenario"
+)
+
+// An action that cannot even be asked for at run time — here a dial whose
+// number is read from a participant who is not in the call — is reported
+// to the flow as action.failed, in its turn after the hold queued before
+// it: the flow's recovery takes the caller off hold. It used to be skipped
+// in silence, the caller left on hold with nobody dialed, and the history
+// showed reflect's error text.
+func TestActionThatCannotRunIsActionFailed(t *testing.T) {
+	dir := t.TempDir()
+	flowSrc := `flow: escalation
+numbers: ["+15550100801"]
+taskrouter:
+  workspace: ${{ env.TWILIO_WORKSPACE_SID }}
+  workflow: ${{ env.TWILIO_WORKFLOW_SID }}
+commands:
+  escalate: {}
+initial: start
+on:
+  participant.leave: { if: event.role == "customer", to: done }
+  action.failed:
+    if: participants.customer?.hold ?? false
+    do: [{ unhold: customer }]
+    to: talking
+states:
+  start:
+    on:
+      call.incoming: { do: [enqueue], to: queued }
+  queued:
+    on:
+      reservation.created: { do: [conference] }
+      participant.join: { if: event.role == "agent", to: talking }
+      task.canceled: { do: [hangup], to: done }
+  talking:
+    on:
+      escalate:
+        do:
+          - hold: customer
+          - dial: { role: consultee, to: "${{ participants.supervisor.address }}" }
+        to: consult_ringing
+  consult_ringing:
+    on:
+      participant.join: { if: event.role == "consultee", to: talking }
+  done:
+    final: true
+`
+	if err := os.WriteFile(filepath.Join(dir, "escalation.yaml"), []byte(flowSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := scenario.Parse("escalation.test.yaml", []byte(`flow: escalation
+queues: [support]
+workers: { alice: { contact_uri: "client:alice", queues: [support] } }
+scenarios:
+  - name: a dial to a participant who is not in the call
+    steps:
+      - call: {}
+      - answer: alice
+      - command: escalate
+      - expect:
+          state: talking
+          not_on_hold: [customer]
+          hears: { customer: [alice], alice: [customer] }
+          history: ["action.failed", "a participant who is not in the call"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{dir}})
+	if len(rs) != 1 || !rs[0].Passed() {
+		var b strings.Builder
+		for _, r := range rs {
+			b.WriteString(r.Failure + "\n" + r.Timeline)
+		}
+		t.Fatalf("%s", b.String())
+	}
+}
