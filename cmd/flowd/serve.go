@@ -34,12 +34,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Addr, "addr", serveDefault(cfg.Addr, server.DefaultAddr), "listen address (FLOWD_ADDR)")
 	flows := fs.String("flows", serveDefault(strings.Join(cfg.Flows, ","), server.DefaultFlows), "flow files, directories or globs, comma- or colon-separated (FLOWD_FLOWS)")
 	fs.StringVar(&cfg.Store, "store", serveDefault(cfg.Store, server.DefaultStore), "store: memory:, sqlite:PATH or postgres://… (FLOWD_STORE)")
-	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default http://localhost and the port of -addr)")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL Twilio uses to reach flowd (FLOWD_PUBLIC_URL; default http:// and the host:port of -addr, with localhost for no host or 0.0.0.0)")
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", cfg.TwilioAPIURL, "send Twilio REST calls here instead of Twilio (FLOWD_TWILIO_API_URL)")
-	retain := fs.String("retain", serveDefault(getenv("FLOWD_RETAIN"), "30d"), "keep a finished call's history this long: a duration (72h), days (30d) or off (FLOWD_RETAIN)")
-	retainKeys := fs.String("retain-keys", serveDefault(getenv("FLOWD_RETAIN_KEYS"), "24h"), "keep idempotency keys this long: a duration, days or off (FLOWD_RETAIN_KEYS)")
-	drain := fs.String("drain-delay", serveDefault(getenv("FLOWD_DRAIN_DELAY"), "0s"), "on SIGTERM, keep serving this long with /readyz failing, so a load balancer stops sending first (FLOWD_DRAIN_DELAY)")
-	level := fs.String("log-level", serveDefault(getenv("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
+	retain := fs.String("retain", serveDefault(env("FLOWD_RETAIN"), "30d"), "keep a finished call's history this long: a duration (72h), days (30d) or off (FLOWD_RETAIN)")
+	retainKeys := fs.String("retain-keys", serveDefault(env("FLOWD_RETAIN_KEYS"), "24h"), "keep idempotency keys this long: a duration, days or off (FLOWD_RETAIN_KEYS)")
+	drain := fs.String("drain-delay", serveDefault(env("FLOWD_DRAIN_DELAY"), "0s"), "on SIGTERM, keep serving this long with /readyz failing, so a load balancer stops sending first (FLOWD_DRAIN_DELAY)")
+	level := fs.String("log-level", serveDefault(env("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -85,6 +85,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// env is getenv without surrounding whitespace (as server.ConfigFromEnv
+// reads its variables).
+func env(name string) string { return strings.TrimSpace(getenv(name)) }
 
 func serveDefault(v, def string) string {
 	if v != "" {

@@ -51,8 +51,9 @@ type Config struct {
 	Store string
 	// PublicURL is the base URL Twilio uses to reach flowd
 	// (FLOWD_PUBLIC_URL); webhook signatures are checked against it and
-	// callback URLs are built from it. Default http://localhost:PORT, the
-	// port of Addr (http://localhost:8080), with a warning.
+	// callback URLs are built from it. Default http:// and the host and
+	// port of Addr, localhost for no host or an unspecified one
+	// (http://localhost:8080), with a warning.
 	PublicURL string
 
 	AccountSid string // TWILIO_ACCOUNT_SID
@@ -98,6 +99,12 @@ type Config struct {
 	Retain, RetainKeys time.Duration
 	// PruneInterval is how often the pruner runs (default 10 minutes).
 	PruneInterval time.Duration
+
+	// TrimmedEnv names the variables ConfigFromEnv removed surrounding
+	// whitespace from (a secret mounted from a file usually ends in a
+	// newline, which would make every signature and bearer token
+	// mismatch); Run warns about each, without its value.
+	TrimmedEnv []string
 }
 
 // ParseRetention reads a retention setting: a Go duration ("72h"), a
@@ -132,23 +139,33 @@ func ParseRetention(v string) (time.Duration, error) {
 
 // ConfigFromEnv reads the FLOWD_* and TWILIO_* variables with getenv
 // (os.Getenv in flowd). Unset variables leave fields empty; Run applies
-// the defaults.
+// the defaults. Surrounding whitespace is removed from every value (a
+// Kubernetes secret made with --from-file keeps the file's last newline,
+// and a token with it matches no signature); the names of the variables
+// that had some are in TrimmedEnv, for Run to warn about.
 func ConfigFromEnv(getenv func(string) string) Config {
-	cfg := Config{
-		Addr:         getenv("FLOWD_ADDR"),
-		Store:        getenv("FLOWD_STORE"),
-		PublicURL:    getenv("FLOWD_PUBLIC_URL"),
-		AccountSid:   getenv("TWILIO_ACCOUNT_SID"),
-		AuthToken:    getenv("TWILIO_AUTH_TOKEN"),
-		APIKey:       getenv("TWILIO_API_KEY"),
-		APISecret:    getenv("TWILIO_API_SECRET"),
-		TwilioAPIURL: getenv("FLOWD_TWILIO_API_URL"),
-		Edge:         getenv("TWILIO_EDGE"),
-		Region:       getenv("TWILIO_REGION"),
-		APIToken:     getenv("FLOWD_API_TOKEN"),
+	var cfg Config
+	get := func(name string) string {
+		v := getenv(name)
+		if t := strings.TrimSpace(v); t != v {
+			cfg.TrimmedEnv = append(cfg.TrimmedEnv, name)
+			return t
+		}
+		return v
 	}
+	cfg.Addr = get("FLOWD_ADDR")
+	cfg.Store = get("FLOWD_STORE")
+	cfg.PublicURL = get("FLOWD_PUBLIC_URL")
+	cfg.AccountSid = get("TWILIO_ACCOUNT_SID")
+	cfg.AuthToken = get("TWILIO_AUTH_TOKEN")
+	cfg.APIKey = get("TWILIO_API_KEY")
+	cfg.APISecret = get("TWILIO_API_SECRET")
+	cfg.TwilioAPIURL = get("FLOWD_TWILIO_API_URL")
+	cfg.Edge = get("TWILIO_EDGE")
+	cfg.Region = get("TWILIO_REGION")
+	cfg.APIToken = get("FLOWD_API_TOKEN")
 	if v := getenv("FLOWD_FLOWS"); v != "" {
-		cfg.Flows = SplitPaths(v)
+		cfg.Flows = SplitPaths(v) // trims each path
 	}
 	return cfg
 }
@@ -180,6 +197,19 @@ func ProcessEnv() map[string]string {
 	return env
 }
 
+// checkAddr refuses a listen address without a port, before a warning
+// names a public URL on another port: "8090" is a host name to net.Listen,
+// not a port.
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		if _, nerr := strconv.ParseUint(addr, 10, 16); nerr == nil {
+			return fmt.Errorf("listen address %q (FLOWD_ADDR, -addr) has no colon: write \":%s\" to listen on port %s", addr, addr, addr)
+		}
+		return fmt.Errorf("listen address %q (FLOWD_ADDR, -addr): want host:port or :port (e.g. \":8080\", \"127.0.0.1:8080\")", addr)
+	}
+	return nil
+}
+
 // localURL is the public URL assumed when none is set: this machine, on the
 // port flowd listens on (http://localhost:8080 by default), so that a
 // request signed for what a local tool reaches is checked against the same
@@ -207,13 +237,21 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	// The first lines say what will not work, before anything else can
-	// scroll them away.
+	// The first lines say what will not work, before anything else (flow
+	// diagnostics, the store) can scroll them away.
 	if cfg.AuthToken == "" {
 		log.Error("TWILIO_AUTH_TOKEN is not set: flowd cannot check X-Twilio-Signature, so every /twilio/* webhook is refused with 503")
 	}
+	for _, name := range cfg.TrimmedEnv {
+		log.Warn(name+" had whitespace around its value (a secret file's last newline?); removed it", "variable", name)
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
+	}
+	if cfg.Listener == nil {
+		if err := checkAddr(cfg.Addr); err != nil {
+			return err
+		}
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = localURL(cfg.Listener, cfg.Addr)
@@ -221,6 +259,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.APIToken == "" {
 		log.Warn("FLOWD_API_TOKEN is not set: /v1 is open to anyone who can reach this server")
+	}
+	if cfg.Sender == nil && cfg.AccountSid == "" {
+		log.Warn("TWILIO_ACCOUNT_SID is not set: flowd answers webhooks but cannot make REST calls (hold, transfer, supervise … will fail)")
 	}
 	if len(cfg.Flows) == 0 {
 		cfg.Flows = []string{DefaultFlows}
@@ -428,13 +469,12 @@ func retentionText(d time.Duration) string {
 	return d.String()
 }
 
-// twilioSender builds the REST client, or nil (with a warning) when no
+// twilioSender builds the REST client, or nil (Run warned at start) when no
 // account is configured: the engine then fails each REST call and tells the
 // flow (action.failed).
 func twilioSender(cfg Config, log *slog.Logger) (engine.Sender, error) {
 	if cfg.AccountSid == "" {
-		log.Warn("TWILIO_ACCOUNT_SID is not set: flowd answers webhooks but cannot make REST calls (hold, transfer, supervise … will fail)")
-		return nil, nil
+		return nil, nil // Run said so in its first lines
 	}
 	c, err := twilio.NewClient(twilio.Config{AccountSid: cfg.AccountSid, AuthToken: cfg.AuthToken,
 		APIKey: cfg.APIKey, APISecret: cfg.APISecret, BaseURL: cfg.TwilioAPIURL, Edge: cfg.Edge, Region: cfg.Region})

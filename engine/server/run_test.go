@@ -40,6 +40,92 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
+// TestConfigFromEnvTrims: a value with whitespace around it (a Kubernetes
+// secret made with --from-file ends in the file's newline) is used without
+// it, and the variable is named for Run's warning.
+func TestConfigFromEnvTrims(t *testing.T) {
+	for _, tc := range []struct {
+		name, value, want string
+		field             func(Config) string
+	}{
+		{"TWILIO_AUTH_TOKEN", "tok\n", "tok", func(c Config) string { return c.AuthToken }},
+		{"TWILIO_API_SECRET", "  sec\r\n", "sec", func(c Config) string { return c.APISecret }},
+		{"FLOWD_API_TOKEN", "\tapi \n", "api", func(c Config) string { return c.APIToken }},
+		{"TWILIO_ACCOUNT_SID", "AC1\n", "AC1", func(c Config) string { return c.AccountSid }},
+		{"FLOWD_STORE", "postgres://u:p@db/flowd\n", "postgres://u:p@db/flowd", func(c Config) string { return c.Store }},
+		{"FLOWD_PUBLIC_URL", "https://flowd.example.com\n", "https://flowd.example.com", func(c Config) string { return c.PublicURL }},
+		{"TWILIO_AUTH_TOKEN", "\n", "", func(c Config) string { return c.AuthToken }},
+	} {
+		cfg := ConfigFromEnv(func(k string) string {
+			if k == tc.name {
+				return tc.value
+			}
+			return ""
+		})
+		if got := tc.field(cfg); got != tc.want {
+			t.Errorf("%s=%q: got %q, want %q", tc.name, tc.value, got, tc.want)
+		}
+		if !slices.Equal(cfg.TrimmedEnv, []string{tc.name}) {
+			t.Errorf("%s=%q: TrimmedEnv = %q, want the variable named", tc.name, tc.value, cfg.TrimmedEnv)
+		}
+	}
+	if cfg := ConfigFromEnv(func(k string) string { return map[string]string{"TWILIO_AUTH_TOKEN": "a b"}[k] }); cfg.AuthToken != "a b" || cfg.TrimmedEnv != nil {
+		t.Errorf("inner whitespace is the value's: %q, trimmed %q", cfg.AuthToken, cfg.TrimmedEnv)
+	}
+}
+
+// TestRunStartLines: what will not work is said in the first lines, before
+// the store is opened (here it cannot be): a trimmed secret is named
+// without its value, and a missing account SID is reported.
+func TestRunStartLines(t *testing.T) {
+	logs := &syncBuffer{}
+	cfg := ConfigFromEnv(func(k string) string {
+		return map[string]string{"TWILIO_AUTH_TOKEN": "s3cr3t-token\n", "FLOWD_API_TOKEN": "api-t0ken\n"}[k]
+	})
+	cfg.Flows, cfg.Store, cfg.Env, cfg.Listener = []string{"testdata/flows"}, "bogus:", testEnv, nopListener{}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	if err := Run(t.Context(), cfg); err == nil {
+		t.Fatal("Run started on a bogus store")
+	}
+	if strings.Contains(logs.String(), "s3cr3t") || strings.Contains(logs.String(), "api-t0ken") {
+		t.Fatalf("a secret's value was logged:\n%s", logs)
+	}
+	for _, name := range []string{"TWILIO_AUTH_TOKEN", "FLOWD_API_TOKEN"} {
+		if rec := logs.find(t, "variable", name, "level", "WARN"); rec == nil {
+			t.Errorf("no warning naming %s:\n%s", name, logs)
+		}
+	}
+	if !strings.Contains(logs.String(), "TWILIO_ACCOUNT_SID is not set") {
+		t.Errorf("the missing account SID is not among the first lines:\n%s", logs)
+	}
+}
+
+// TestRunRefusesAddrWithoutPort: FLOWD_ADDR=8090 is refused with what to
+// write instead, before a warning names a public URL on port 8080.
+func TestRunRefusesAddrWithoutPort(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"8090", `write ":8090"`},
+		{"localhost", "host:port"},
+		{":8090", ""},
+		{"127.0.0.1:8093", ""},
+		{"[::1]:80", ""},
+	} {
+		err := checkAddr(tc.addr)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("checkAddr(%q) = %v, want %q", tc.addr, err, tc.want)
+		}
+	}
+	logs := &syncBuffer{}
+	err := Run(t.Context(), Config{Addr: "8090", Flows: []string{"testdata/flows"}, Store: "memory:", Env: testEnv,
+		AuthToken: "x", Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err == nil || !strings.Contains(err.Error(), `":8090"`) {
+		t.Fatalf("Run with FLOWD_ADDR=8090: %v", err)
+	}
+	if strings.Contains(logs.String(), "8080") {
+		t.Fatalf("the log names port 8080 for FLOWD_ADDR=8090:\n%s", logs)
+	}
+}
+
 func TestRunRefusesBadStart(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
