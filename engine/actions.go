@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -180,6 +181,21 @@ func (r *run) workflow(t *flow.Template) (string, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+// audioMethod is the method for fetching music at u: GET for an audio
+// file, which Twilio can then cache (and static hosts often refuse POST,
+// Twilio's default for wait URLs); "" (the default) for TwiML.
+func audioMethod(u string) string {
+	path := u
+	if parsed, err := url.Parse(u); err == nil {
+		path = parsed.Path
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".mp3", ".wav", ".aiff", ".aif", ".gsm", ".ulaw":
+		return "GET"
+	}
+	return ""
+}
+
 func (r *run) runAction(a *flow.Action) error {
 	switch p := a.Params.(type) {
 	case *flow.SayAction:
@@ -331,7 +347,8 @@ func (r *run) enqueue(a *flow.Action, p *flow.EnqueueAction) error {
 	if err != nil {
 		return err
 	}
-	return r.addVerb(a, twilio.Enqueue{WorkflowSid: workflow, TaskAttributes: string(b), Priority: p.Priority, Timeout: p.Timeout, WaitURL: wait})
+	return r.addVerb(a, twilio.Enqueue{WorkflowSid: workflow, TaskAttributes: string(b), Priority: p.Priority, Timeout: p.Timeout,
+		WaitURL: wait, WaitURLMethod: audioMethod(wait)})
 }
 
 // answerReservation answers the pending reservation: in the assignment
@@ -393,6 +410,7 @@ func (r *run) conferenceInstruction(a *flow.Action, p *flow.ConferenceAction) er
 	if in.WaitURL, err = r.str(p.WaitMusic); err != nil {
 		return err
 	}
+	in.WaitMethod = audioMethod(in.WaitURL)
 	pwa := p.PostWorkActivity
 	if pwa == nil {
 		pwa = r.fl.TaskRouter.PostWorkActivity
