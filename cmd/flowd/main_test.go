@@ -234,6 +234,29 @@ func TestServeRetentionSettings(t *testing.T) {
 	}
 }
 
+// TestServeUsageHidesPasswords: the usage text a typo or -h prints shows
+// each flag's default from the environment, but never a password in it.
+func TestServeUsageHidesPasswords(t *testing.T) {
+	env := map[string]string{
+		"FLOWD_STORE":          "postgres://flowd:hunter2@db/flowd?sslmode=disable",
+		"FLOWD_TWILIO_API_URL": "http://proxy:pr0xypass@egress:3128",
+	}
+	for _, args := range [][]string{{"serve", "-h"}, {"serve", "-stor", "x"}, {"help", "serve"}} {
+		_, stdout, stderr := runCmd(t, env, args...)
+		out := stdout + stderr
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "pr0xypass") {
+			t.Errorf("%v prints a password:\n%s", args, out)
+		}
+		if !strings.Contains(out, `postgres://flowd:xxxxx@db/flowd`) || !strings.Contains(out, "proxy:xxxxx@egress") {
+			t.Errorf("%v: want the redacted defaults in the usage:\n%s", args, out)
+		}
+	}
+	env = map[string]string{"FLOWD_STORE": "postgres://flowd@db/flowd?password=hunter2"}
+	if _, _, stderr := runCmd(t, env, "serve", "-h"); strings.Contains(stderr, "hunter2") || !strings.Contains(stderr, "password=xxxxx") {
+		t.Errorf("a password parameter is printed:\n%s", stderr)
+	}
+}
+
 // A scenario file that does not parse is reported and the others still run:
 // the summary counts both, and the exit status is 2.
 func TestTestCommandKeepsGoingPastABrokenFile(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -40,6 +41,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	retainKeys := fs.String("retain-keys", serveDefault(env("FLOWD_RETAIN_KEYS"), "24h"), "keep idempotency keys this long: a duration, days or off (FLOWD_RETAIN_KEYS)")
 	drain := fs.String("drain-delay", serveDefault(env("FLOWD_DRAIN_DELAY"), "0s"), "on SIGTERM, keep serving this long with /readyz failing, so a load balancer stops sending first (FLOWD_DRAIN_DELAY)")
 	level := fs.String("log-level", serveDefault(env("FLOWD_LOG_LEVEL"), "info"), "debug, info, warn or error (FLOWD_LOG_LEVEL)")
+	// The usage text shows each default; a DSN's or URL's password from
+	// the environment must not be in it (a typo prints it to the terminal
+	// and to CI logs). Only the text changes, not the value.
+	fs.Lookup("store").DefValue = server.RedactStore(fs.Lookup("store").DefValue)
+	if u := fs.Lookup("twilio-api-url"); u.DefValue != "" {
+		u.DefValue = redactURL(u.DefValue)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -89,6 +97,15 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // env is getenv without surrounding whitespace (as server.ConfigFromEnv
 // reads its variables).
 func env(name string) string { return strings.TrimSpace(getenv(name)) }
+
+// redactURL is u without the password of its user info, if it has one.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(set)"
+	}
+	return u.Redacted()
+}
 
 func serveDefault(v, def string) string {
 	if v != "" {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -380,7 +381,7 @@ func Run(ctx context.Context, cfg Config) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("flowd serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
-		"store", storeKind(cfg.Store), "flows", flowNames(set), "api_auth", cfg.APIToken != "",
+		"store", store.Redact(cfg.Store), "flows", flowNames(set), "api_auth", cfg.APIToken != "",
 		"retain", retentionText(cfg.Retain), "retain_keys", retentionText(cfg.RetainKeys))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
@@ -482,18 +483,22 @@ func twilioSender(cfg Config, log *slog.Logger) (engine.Sender, error) {
 		return nil, err
 	}
 	if cfg.TwilioAPIURL != "" {
-		log.Warn("REST calls go to FLOWD_TWILIO_API_URL, not Twilio", "url", cfg.TwilioAPIURL)
+		log.Warn("REST calls go to FLOWD_TWILIO_API_URL, not Twilio", "url", redactURL(cfg.TwilioAPIURL))
 	}
 	return c, nil
 }
 
-// storeKind names a DSN's backend without its credentials.
-func storeKind(dsn string) string {
-	scheme, _, _ := strings.Cut(dsn, ":")
-	if scheme == "sqlite" || scheme == "memory" {
-		return dsn // a path or nothing: no secret
+// RedactStore is the store DSN fit for a log line or a usage text: a
+// PostgreSQL password replaced by xxxxx (store.Redact).
+func RedactStore(dsn string) string { return store.Redact(dsn) }
+
+// redactURL is u without the password of its user info, if it has one.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(not a URL)"
 	}
-	return scheme
+	return u.Redacted()
 }
 
 func flowNames(set *flow.Set) []string {

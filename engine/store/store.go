@@ -56,6 +56,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -319,6 +320,36 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 		scheme = "(none)"
 	}
 	return nil, fmt.Errorf(`store: unsupported DSN scheme %q: want "memory:", "sqlite:PATH", "postgres://..." or "postgresql://..."`, scheme)
+}
+
+// Redact returns dsn fit for a log line or a usage text: a PostgreSQL
+// URL with its password (in the user info or a password parameter)
+// replaced by xxxxx, memory: and sqlite:PATH as they are (they hold no
+// secret), and of anything else only its scheme.
+func Redact(dsn string) string {
+	switch {
+	case dsn == "" || dsn == "memory:" || dsn == "memory" || strings.HasPrefix(dsn, "sqlite:"):
+		return dsn
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		scheme, _, _ := strings.Cut(dsn, ":")
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return scheme + "://…" // where the password is cannot be told
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	scheme, _, ok := strings.Cut(dsn, ":")
+	if !ok || len(scheme) > 20 {
+		return "…"
+	}
+	return scheme + ":…"
 }
 
 // validate rejects commits that can never succeed; version mismatches are

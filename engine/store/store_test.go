@@ -121,6 +121,24 @@ func TestOpenDSN(t *testing.T) {
 	}
 }
 
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ dsn, want string }{
+		{"postgres://flowd:hunter2@db/flowd", "postgres://flowd:xxxxx@db/flowd"},
+		{"postgresql://flowd:hunter2@db:5433/flowd?sslmode=require&search_path=flowd", "postgresql://flowd:xxxxx@db:5433/flowd?sslmode=require&search_path=flowd"},
+		{"postgres://flowd@db/flowd?password=hunter2", "postgres://flowd@db/flowd?password=xxxxx"},
+		{"postgres://flowd@db/flowd", "postgres://flowd@db/flowd"},
+		{"postgres://flowd:hunter2@db/%zz", "postgres://…"},
+		{"sqlite:flowd.db", "sqlite:flowd.db"},
+		{"memory:", "memory:"},
+		{"mysql://u:hunter2@h/db", "mysql:…"},
+		{"hunter2", "…"},
+	} {
+		if got := store.Redact(tc.dsn); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.dsn, got, tc.want)
+		}
+	}
+}
+
 func TestMemoryClosed(t *testing.T) {
 	s := store.NewMemory()
 	s.Close()
