@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -291,12 +290,12 @@ func (s *Sim) endConference(cf *conference, reason, endingSid, endingLabel strin
 			s.hangupCall(p.call, "canceled")
 			continue
 		}
+		// Twilio's ReasonParticipantLeft values: the conference ended by
+		// the API, or by a participant with endConferenceOnExit (the
+		// "moderator") leaving or being removed.
 		r := "conference_ended_via_api"
 		if reason != "conference-ended-via-api" {
-			r = "participant_with_end_conference_on_exit_left"
-			if strings.HasPrefix(reason, "last-") {
-				r = "conference_ended"
-			}
+			r = "moderator_ended_conference"
 		}
 		s.leaveConference(p, r, false)
 	}
