@@ -57,6 +57,7 @@ const (
 	CodeInstructionContext = "instruction-context"
 	CodeInstructionEvents  = "instruction-events"
 	CodeStrandedHold       = "stranded-hold"
+	CodeStrandedQueue      = "stranded-queue"
 
 	// Across files.
 	CodeDuplicateFlow   = "duplicate-flow"
@@ -116,6 +117,7 @@ var Codes = []CodeSpec{
 	{CodeInstructionContext, SeverityWarning, "A TaskRouter instruction (conference, accept, reject, call) outside handlers of reservation.created or of commands: there is no reservation to answer."},
 	{CodeInstructionEvents, SeverityWarning, "The flow answers a reservation with the conference instruction and handles announcement.end, announcement.fail or participant.modify: a conference the instruction starts never sends them (its conference_status_callback_event takes start, end, join, leave, mute, hold and speaker only, and the first participant's subscription holds for the whole conference)."},
 	{CodeStrandedHold, SeverityWarning, "The customer may be on hold in this state, and no transition out of it unholds, removes or hangs up the customer or ends the call; or a transition out of it ends the call in a final state, on another participant leaving or on a command, without taking the customer off hold (a final state ignores every event, so they would hear hold music until they hang up)."},
+	{CodeStrandedQueue, SeverityWarning, "The flow enqueues the caller, and a transition on task.canceled ends the call in a final state without hanging up or redirecting the customer: TaskRouter does not take a call out of its <Enqueue> queue when it cancels the task (the task's timeout, an admin's cancel), so a caller still queued would hear the queue music until they hang up. Write do: [hangup] (harmless when the caller has already hung up)."},
 	{CodeDuplicateFlow, SeverityError, "Two files declare the same flow name."},
 	{CodeDuplicateNumber, SeverityError, "Two flows claim the same phone number, or one flow lists a number twice."},
 }

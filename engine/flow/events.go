@@ -127,7 +127,7 @@ var Events = func() []EventSpec {
 		map[string]string{
 			"created":                 "A task of this call was created.",
 			"updated":                 "A task's attributes or priority changed.",
-			"canceled":                "A task was canceled: for the call's own task, usually the caller hung up while queued.",
+			"canceled":                "A task was canceled: for the call's own task, the caller hung up while queued, or nobody took the task before its timeout (then the caller is still in the queue).",
 			"wrapup":                  "A task moved to wrap-up.",
 			"completed":               "A task was completed.",
 			"deleted":                 "A task was deleted.",

@@ -77,6 +77,7 @@ func (v *validator) run() {
 		v.checkInstructionEvents()
 		v.checkConference()
 		v.checkHold()
+		v.checkQueue()
 	}
 }
 
@@ -1056,6 +1057,67 @@ func (v *validator) checkHold() {
 			}
 		}
 	}
+}
+
+// checkQueue: TaskRouter canceling a task (its timeout or TTL, an admin)
+// does not take the caller out of the <Enqueue> queue: the call stays and
+// hears the queue music. A task.canceled that ends the call in a final
+// state, which ignores every event, must hang up or redirect the caller
+// itself; when the caller hung up instead, the hangup finds the call over,
+// which flowd treats as done.
+func (v *validator) checkQueue() {
+	f := v.f
+	var enqueue *Action
+	for _, l := range v.d.lists {
+		for _, a := range l.actions {
+			if a.Kind == "enqueue" && enqueue == nil {
+				enqueue = a
+			}
+		}
+	}
+	if enqueue == nil {
+		return
+	}
+	check := func(from *State, ts []*Transition) {
+		for _, t := range ts {
+			to := f.States[t.To]
+			if to == nil || !to.Final {
+				continue
+			}
+			if val, ok := t.If.Constant(); ok && !val {
+				continue // never fires (constant-guard)
+			}
+			if releasesCaller(t.Do) || releasesCaller(to.Entry) || from != nil && releasesCaller(from.Exit) {
+				continue
+			}
+			v.add(t.toPos, CodeStrandedQueue, "on task.canceled the call ends in final state %s without hanging up the caller: when TaskRouter cancels the task (its timeout, an admin) it leaves the call in the <Enqueue> queue (line %d), so the caller would hear the queue music until they hang up; write do: [hangup] (harmless when the caller has already hung up)",
+				to.Name, enqueue.Pos.Line)
+		}
+	}
+	check(nil, f.On["task.canceled"])
+	for _, name := range f.StateOrder {
+		if s := f.States[name]; !s.Final {
+			check(s, s.On["task.canceled"])
+		}
+	}
+}
+
+// releasesCaller: the actions hang up the customer's call or move it
+// elsewhere (out of a queue).
+func releasesCaller(as []*Action) bool {
+	for _, a := range as {
+		switch p := a.Params.(type) {
+		case *HangupAction:
+			if p.Role == "" || p.Role == RoleCustomer {
+				return true
+			}
+		case *RedirectAction:
+			if p.Role == RoleCustomer {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // leaveOfAgent: a participant.leave guarded on event.role == "agent", or
