@@ -1,6 +1,13 @@
 package scenario_test
 
-import "testing"
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/flowd/flowd/engine/scenario"
+)
 
 // A transfer's task goes on the voice channel, as the call's own task does:
 // on TaskRouter's "default" channel, a multitasking workspace would reserve
@@ -57,6 +64,51 @@ scenarios:
           rest_count: { "AssignmentStatus=wrapping Reason=": 0 }
 `
 	rs := runAgainstShippedFlows(t, src)
+	if len(rs) != 1 || !rs[0].Passed() {
+		t.Fatalf("%+v", rs)
+	}
+}
+
+// TaskRouter takes a workflow by SID only: a flow configured with the
+// workflow's friendly name ("flowd", in the stand-in) must fail in tests as
+// its <Enqueue workflowSid> fails live — the caller hears Twilio's
+// application error — instead of passing because the stand-in was lenient.
+func TestWorkflowByFriendlyNameFails(t *testing.T) {
+	dir := t.TempDir()
+	flowSrc := `flow: byname
+numbers: ["+15550100802"]
+taskrouter: { workspace: "${{ env.TWILIO_WORKSPACE_SID }}", workflow: flowd }
+initial: start
+states:
+  start:
+    on:
+      call.incoming: { do: [enqueue], to: queued }
+  queued:
+    on:
+      reservation.created: { do: [conference] }
+      call.status: { if: event.role == "customer", to: done }
+      task.canceled: { do: [hangup], to: done }
+  done:
+    final: true
+`
+	if err := os.WriteFile(filepath.Join(dir, "byname.yaml"), []byte(flowSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := scenario.Parse("byname.test.yaml", []byte(`flow: byname
+queues: [support]
+workers: { alice: { contact_uri: "client:alice", queues: [support] } }
+scenarios:
+  - name: a workflow named, not given by SID
+    steps:
+      - call: {}
+      - expect:
+          heard: { customer: ["application error"] }
+          call_ended: [customer]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{dir}})
 	if len(rs) != 1 || !rs[0].Passed() {
 		t.Fatalf("%+v", rs)
 	}

@@ -220,9 +220,23 @@ func (s *Sim) workerBy(id string) *worker {
 	return nil
 }
 
+// activityBySid finds an activity a request names: by SID only, as
+// TaskRouter does (a friendly name there is refused or ignored).
+func (s *Sim) activityBySid(sid string) *activity {
+	for _, a := range s.tr.activities {
+		if a.sid == sid {
+			return a
+		}
+	}
+	return nil
+}
+
+// workflowBy finds a workflow by SID only, as TaskRouter and <Enqueue
+// workflowSid> do: a flow configured with a workflow's friendly name must
+// fail here as it would live.
 func (s *Sim) workflowBy(id string) *workflow {
 	for _, wf := range s.tr.workflows {
-		if wf.sid == id || wf.name == id {
+		if wf.sid == id {
 			return wf
 		}
 	}
@@ -635,15 +649,15 @@ func (s *Sim) applyInstruction(r *reservation, instr string, p url.Values) *apiE
 		s.acceptReservation(r)
 	case "reject":
 		s.closeReservation(r, "rejected")
-		if a := s.activityNamed(p.Get("WorkerActivitySid")); a != nil {
+		if a := s.activityBySid(p.Get("WorkerActivitySid")); a != nil {
 			s.setActivity(w, a)
 		}
 		s.routeTask(t)
 	case "conference":
-		r.postWork = s.activityNamed(p.Get("PostWorkActivitySid"))
+		r.postWork = s.activityBySid(p.Get("PostWorkActivitySid"))
 		return s.conferenceInstruction(r, p)
 	case "dequeue":
-		r.postWork = s.activityNamed(p.Get("DequeuePostWorkActivitySid"))
+		r.postWork = s.activityBySid(p.Get("DequeuePostWorkActivitySid"))
 		return s.dequeueInstruction(r, p)
 	case "call":
 		return s.callInstruction(r, p)
