@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -495,5 +497,59 @@ func TestHealthReadyMetrics(t *testing.T) {
 	mustStatus(t, w, 503)
 	if !strings.Contains(w.Body.String(), "shutting down") {
 		t.Fatalf("readyz while draining: %s", w.Body.String())
+	}
+}
+
+// TestMetricsFromTheStart: every metric docs/serve.md lists is on the first
+// scrape, and a counter with a fixed label set has each of its series at
+// 0 (a rate or an alert on flowd_flow_reloads_total{result="invalid"} must
+// not wait for the first bad edit). Series labelled by route, method and
+// code appear with their first request.
+func TestMetricsFromTheStart(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/serve.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(string(doc), "**Metrics**")
+	if !ok {
+		t.Fatal("docs/serve.md has no **Metrics** paragraph")
+	}
+	list, _, _ = strings.Cut(list, "\n- **")
+	h := newHarness(t)
+	w := h.do(req{method: "GET", path: "/metrics"})
+	mustStatus(t, w, 200)
+	body := w.Body.String()
+	fixed := map[string][]string{"flowd_flow_reloads_total": {`{result="ok"} 0`, `{result="invalid"} 0`}}
+	names := regexp.MustCompile("`(flowd_[a-z_]+)(\\{[a-z,]+\\})?`").FindAllStringSubmatch(list, -1)
+	if len(names) < 20 {
+		t.Fatalf("found %d metrics in docs/serve.md, want the whole list", len(names))
+	}
+	perRoute := map[string]bool{}
+	for _, m := range names {
+		if strings.Contains(m[2], "route") {
+			perRoute[m[1]] = true
+		}
+	}
+	for _, m := range names {
+		name, labels := m[1], m[2]
+		switch {
+		case perRoute[name]:
+			continue
+		case labels != "":
+			series, ok := fixed[name]
+			if !ok {
+				t.Errorf("%s%s: a label set this test does not know; list its values here", name, labels)
+			}
+			for _, s := range series {
+				if !strings.Contains(body, "\n"+name+s+"\n") {
+					t.Errorf("no %s%s on the first scrape", name, s)
+				}
+			}
+		case !strings.Contains(body, "\n"+name+" "):
+			t.Errorf("no %s on the first scrape", name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", body)
 	}
 }

@@ -23,6 +23,9 @@ type metrics struct {
 	reloads           *prometheus.CounterVec
 }
 
+// reloadResults are the values of flowd_flow_reloads_total's result label.
+var reloadResults = []string{"ok", "invalid"}
+
 // Buckets from 250 µs: a webhook answered from memory and one SQLite commit
 // is well under a millisecond, and Twilio's limits (5 s, 15 s) are the top.
 var latencyBuckets = []float64{.00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15}
@@ -45,6 +48,11 @@ func newMetrics(s *Server) *metrics {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "flowd_flow_reloads_total", Help: "Flow reloads by result (ok, invalid: diagnostics kept the running revision).",
 	}, []string{"result"})
+	// Both results exist from the start, at 0: a rate() or an alert on
+	// "invalid" must not wait for the first bad edit to have a series.
+	for _, result := range reloadResults {
+		m.reloads.WithLabelValues(result)
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.signatureFailures, m.panics, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
