@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"sort"
@@ -486,6 +487,12 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 		if err == nil && st.Command.Name == "" {
 			return fail(v.Line, "command needs a name")
 		}
+		if n := mapValue(v, "times"); err == nil && n != nil && st.Command.Times < 2 {
+			return fail(n.Line, "command: times must be at least 2 (it is how many copies are sent at once; leave it out for one)")
+		}
+		if n := mapValue(v, "expect_ok"); err == nil && n != nil && (st.Command.ExpectOK < 0 || st.Command.ExpectOK > max(st.Command.Times, 1)) {
+			return fail(n.Line, "command: expect_ok must be between 0 and times (%d)", max(st.Command.Times, 1))
+		}
 	case "wait":
 		st.Wait, err = time.ParseDuration(v.Value)
 		if err != nil {
@@ -500,8 +507,26 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 	case "fail_rest":
 		st.FailREST = &FailRESTStep{}
 		err = decodeStrict(v, st.FailREST)
-		if err == nil && st.FailREST.Times == 0 {
+		if err != nil {
+			break
+		}
+		if n := mapValue(v, "times"); n != nil && st.FailREST.Times < 1 {
+			return fail(n.Line, "fail_rest: times must be at least 1 (leave it out for 1)")
+		}
+		if st.FailREST.Times == 0 {
 			st.FailREST.Times = 1
+		}
+		if st.FailREST.Status < 400 || st.FailREST.Status > 599 {
+			line := v.Line
+			if n := mapValue(v, "status"); n != nil {
+				line = n.Line
+			}
+			return fail(line, "fail_rest: status must be an HTTP error status, 400 to 599 (429 for rate limiting, 500 or 503 for Twilio failing)")
+		}
+		if p := st.FailREST.Path; strings.ContainsAny(p, "*?[") {
+			if _, merr := path.Match(p, ""); merr != nil {
+				return fail(mapValue(v, "path").Line, "fail_rest: path %q is not a valid glob (%v): it would match nothing", p, merr)
+			}
 		}
 	case "faults":
 		st.Faults = &FaultsStep{}
@@ -519,6 +544,19 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 		return fail(v.Line, "%s: %v", k.Value, err)
 	}
 	return st, nil
+}
+
+// mapValue is the value node of key in mapping n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // sortedParties returns map keys in order, for stable messages.

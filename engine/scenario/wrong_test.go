@@ -76,6 +76,17 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"a null command", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - command:\n", "x.test.yaml:5: command needs a value"},
 		{"a null expectation", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: null\n", "x.test.yaml:5: expect needs a value"},
 		{"an empty expectation", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: {}\n", "x.test.yaml:5: expect: {} checks nothing"},
+		// These ran once, or never fired, instead of failing.
+		{"no copies", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - command:\n          name: hold\n          times: 0\n",
+			"x.test.yaml:7: command: times must be at least 2"},
+		{"more successes than copies", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - command: { name: hold, times: 2, expect_ok: 3 }\n",
+			"x.test.yaml:5: command: expect_ok must be between 0 and times (2)"},
+		{"no failures", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - fail_rest: { path: Calls, status: 500, times: 0 }\n",
+			"x.test.yaml:5: fail_rest: times must be at least 1"},
+		{"a glob that matches nothing", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - fail_rest:\n          path: \"Calls/[\"\n          status: 500\n",
+			"x.test.yaml:6: fail_rest: path \"Calls/[\" is not a valid glob"},
+		{"a status that is no failure", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - fail_rest: { path: Calls, status: 200 }\n",
+			"x.test.yaml:5: fail_rest: status must be an HTTP error status"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := scenario.Parse("x.test.yaml", []byte(tc.src))
