@@ -294,7 +294,9 @@ type Store interface {
 // Open opens a store from a DSN:
 //
 //   - "memory:" for the in-memory store,
-//   - "sqlite:PATH" (e.g. "sqlite:flowd.db", "sqlite:///var/lib/flowd.db"),
+//   - "sqlite:PATH" (e.g. "sqlite:flowd.db", "sqlite:///var/lib/flowd.db"):
+//     a plain path, without "?" options or a "file:" URI (refused, rather
+//     than creating a file named after them; OpenSQLite takes any name),
 //   - "postgres://..." or "postgresql://..." (any pgx connection URL; extra
 //     query parameters such as search_path=myschema become session settings).
 //
@@ -309,6 +311,17 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 		path = strings.TrimPrefix(path, "//")
 		if path == "" {
 			return nil, errors.New(`store: DSN "sqlite:" needs a path, e.g. "sqlite:flowd.db"`)
+		}
+		// A SQLite URI's parts would be taken as the file's name
+		// (OpenSQLite escapes them): b.db?cache=shared would be created.
+		if plain, ok := strings.CutPrefix(path, "file:"); ok {
+			plain, _, _ = strings.Cut(strings.TrimPrefix(plain, "//"), "?")
+			return nil, fmt.Errorf(`store: DSN %q: give a plain file path after "sqlite:" (e.g. "sqlite:%s"), not a SQLite URI; flowd sets the options it needs`,
+				dsn, plain)
+		}
+		if p, query, ok := strings.Cut(path, "?"); ok {
+			return nil, fmt.Errorf(`store: DSN %q: "sqlite:PATH" takes a plain file path (e.g. "sqlite:%s"); options after "?" (%s) are not supported, flowd sets the ones it needs`,
+				dsn, p, query)
 		}
 		return OpenSQLite(ctx, path)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):

@@ -40,11 +40,12 @@ func TestSQLite(t *testing.T) {
 // and reopening does not re-run migrations.
 func TestSQLiteDurable(t *testing.T) {
 	ctx := t.Context()
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "dir with space", "f?#%.db")
-	if err := os.MkdirAll(filepath.Dir(strings.TrimPrefix(dsn, "sqlite:")), 0o755); err != nil {
+	// OpenSQLite takes any file name (Open refuses '?': TestOpenDSN).
+	path := filepath.Join(t.TempDir(), "dir with space", "f?#%.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(ctx, dsn)
+	s, err := store.OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +63,11 @@ func TestSQLiteDurable(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(strings.TrimPrefix(dsn, "sqlite:")); err != nil {
+	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database file not at the literal path: %v", err)
 	}
 
-	s, err = store.Open(ctx, dsn)
+	s, err = store.OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -118,6 +119,32 @@ func TestOpenDSN(t *testing.T) {
 		if dsn != "sqlite:" && !strings.Contains(err.Error(), "postgres://") {
 			t.Fatalf("Open(%q) error does not name the accepted forms: %v", dsn, err)
 		}
+	}
+}
+
+// TestOpenSQLiteDSN: a SQLite URI or "?" options after "sqlite:" are
+// refused with what to write instead, and no file is created (the path
+// used to be taken literally: b.db?cache=shared).
+func TestOpenSQLiteDSN(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ dsn, want string }{
+		{"sqlite:" + dir + "/b.db?cache=shared", `"sqlite:` + dir + `/b.db"`},
+		{"sqlite:" + dir + "/b.db?_pragma=busy_timeout(1)&mode=rwc", "not supported"},
+		{"sqlite:file:" + dir + "/x.db", `"sqlite:` + dir + `/x.db"`},
+		{"sqlite:file://" + dir + "/x.db?mode=ro", "not a SQLite URI"},
+	} {
+		s, err := store.Open(t.Context(), tc.dsn)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", tc.dsn)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "plain") {
+			t.Errorf("Open(%q) = %v; want it to ask for a plain path (%s)", tc.dsn, err, tc.want)
+		}
+	}
+	if files, _ := os.ReadDir(dir); len(files) > 0 {
+		t.Errorf("refused DSNs left files: %v", files)
 	}
 }
 
