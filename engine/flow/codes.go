@@ -92,7 +92,7 @@ var Codes = []CodeSpec{
 	{CodeBadTemplate, SeverityError, "A ${{ … }} part of a string does not compile, or is unclosed or empty."},
 	{CodeUnknownRole, SeverityError, "A role that is neither built in (customer, agent, consultee, supervisor) nor declared under roles: — in an action, in participants.NAME, or compared with event.role."},
 	{CodeUnknownVar, SeverityError, "vars.NAME read but never declared under vars: nor assigned by a set action."},
-	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled (in entry: and exit:, of any event that enters or leaves the state), or task.NAME / worker.NAME not a field of the task or worker."},
+	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled (in entry: and exit:, of any event that enters or leaves the state; a command's event has command and name only), or task.NAME / worker.NAME not a field of the task or worker."},
 	{CodeCallField, SeverityWarning, "call.NAME is not a parameter Twilio sends with a call but is one letter or two away from one (call.form for call.from); it would read as empty. Only a near miss is reported: Twilio may send parameters flowd does not list."},
 	{CodeUnknownParam, SeverityError, "params.NAME is not a parameter of the command being handled (in entry: and exit:, of any command that enters or leaves the state), or params is read where only events, which carry none, lead."},
 	{CodeTypeMismatch, SeverityError, "event.NAME, params.NAME, or a vars.NAME every value of which in the flow has one type, is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},

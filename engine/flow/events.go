@@ -37,6 +37,9 @@ const (
 	callStatusValues = "queued,initiated,ringing,in-progress,completed,busy,no-answer,failed,canceled"
 	eventFieldName   = "name"
 	eventFieldRole   = "role"
+	// eventFieldCommand is the one field of a command's event besides
+	// name: the command's name (its parameters are params.NAME).
+	eventFieldCommand = "command"
 )
 
 // Every event carries these fields besides its own.

@@ -276,6 +276,12 @@ func (v *validator) checkExprs() {
 					v.checkComparison(p, r, "event."+r.Field, fs.Type, fs.Role, fs.Values)
 					continue
 				}
+				if cmd != nil {
+					if r.Field == eventFieldCommand || r.Field == eventFieldName {
+						v.checkComparison(p, r, "event."+r.Field, "string", false, nil)
+					}
+					continue // another field: unknown-field, reported at the read
+				}
 				// Outside a handler the event is not known; a role field
 				// is still named role.
 				if r.Const == "string" && r.Field == eventFieldRole && !f.HasRole(r.Name) {
@@ -349,6 +355,10 @@ func (v *validator) checkExprs() {
 			case r.Root == "params" && site.ctx.event == "" && len(listEvents) > 0:
 				if r.Name != "" {
 					v.checkListParam(p, site.ctx, listEvents, r.Name)
+				}
+			case r.Root == "event" && cmd != nil:
+				if r.Name != "" {
+					v.checkCommandEventField(p, cmd, r.Name)
 				}
 			case r.Root == "event":
 				if r.Name == "" || !isEvent || site.ctx.event == "" {
@@ -459,10 +469,10 @@ func (v *validator) checkListEventField(p Pos, c siteCtx, evs []string, field st
 	var names []string
 	for _, e := range evs {
 		if v.f.IsCommand(e) {
-			if field == "command" || field == eventFieldName {
+			if field == eventFieldCommand || field == eventFieldName {
 				return
 			}
-			names = append(names, "command")
+			names = append(names, eventFieldCommand)
 			continue
 		}
 		spec, ok := EventByName(e)
@@ -482,6 +492,23 @@ func (v *validator) checkListEventField(p Pos, c siteCtx, evs []string, field st
 	msg := fmt.Sprintf("event.%s: %s %q; the fields: %s", field, noneHas(v.f, c, evs, "field"), field, strings.Join(names, ", "))
 	if s := suggest(field, names); s != "" {
 		msg = fmt.Sprintf("event.%s: %s %q (did you mean event.%s?)", field, noneHas(v.f, c, evs, "field"), field, s)
+	}
+	v.add(p, CodeUnknownField, "%s", msg)
+}
+
+// checkCommandEventField: a command's event has only command and name;
+// what the desktop sent is in params.
+func (v *validator) checkCommandEventField(p Pos, cmd *Command, field string) {
+	names := []string{eventFieldCommand, eventFieldName}
+	if slices.Contains(names, field) {
+		return
+	}
+	msg := fmt.Sprintf("the event of command %s has no field %q; its fields: %s", cmd.Name, field, strings.Join(names, ", "))
+	switch s := suggest(field, names); {
+	case cmd.Params[field] != nil:
+		msg = fmt.Sprintf("the event of command %s has no field %q (did you mean params.%s? a command's parameters are params.NAME)", cmd.Name, field, field)
+	case s != "":
+		msg = fmt.Sprintf("the event of command %s has no field %q (did you mean %s?)", cmd.Name, field, s)
 	}
 	v.add(p, CodeUnknownField, "%s", msg)
 }
