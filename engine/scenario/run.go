@@ -105,6 +105,31 @@ func RunFile(ctx context.Context, f *File, opts Options) []Result {
 	return out
 }
 
+// unknownStates finds the first expect: state that names no state of fl.
+func unknownStates(fl *flow.Flow, sc *Scenario) (line int, msg string) {
+	for _, st := range sc.Steps {
+		if st.Expect == nil || st.Expect.State == "" {
+			continue
+		}
+		if _, ok := fl.States[st.Expect.State]; ok {
+			continue
+		}
+		names := make([]string, 0, len(fl.States))
+		for name := range fl.States {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		msg = fmt.Sprintf("step expect: state %q is not a state of flow %s", st.Expect.State, fl.Name)
+		if s := flow.Suggest(st.Expect.State, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		} else {
+			msg += " (states: " + strings.Join(names, ", ") + ")"
+		}
+		return st.Line, msg
+	}
+	return 0, ""
+}
+
 type harness struct {
 	ctx     context.Context
 	file    *File
@@ -141,6 +166,12 @@ func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res 
 		return res
 	}
 	defer h.close()
+	if line, msg := unknownStates(h.flow, sc); msg != "" {
+		// Checked before the call starts: a misspelt state would fail only
+		// when reached, saying the flow is elsewhere, as if flowd were wrong.
+		res.Failure, res.FailureLine = msg, line
+		return res
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			res.Failure = fmt.Sprintf("internal error: %v", r)
@@ -236,13 +267,16 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 	for k, v := range f.Env {
 		env[k] = v
 	}
+	// Another flow's errors do not stop this file's scenarios (as serve
+	// runs the flows that load): only this flow's own, or a set that
+	// cannot load at all.
 	set, diags := flow.LoadSet(opts.FlowPaths, flow.LoadOptions{Env: env})
-	if diags.HasErrors() {
+	h.flow = set.ByName(f.Flow)
+	if h.flow == nil && diags.HasErrors() {
 		sim.Close()
 		h.simS.Close()
 		return nil, fmt.Errorf("flows do not load:\n%s", diagText(diags))
 	}
-	h.flow = set.ByName(f.Flow)
 	if h.flow == nil {
 		sim.Close()
 		h.simS.Close()

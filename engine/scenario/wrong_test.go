@@ -199,3 +199,63 @@ func TestFindFilesIgnoresCase(t *testing.T) {
 		t.Errorf("FindFiles = %v, want %v", got, want)
 	}
 }
+
+// A state the flow does not have fails the scenario before the call
+// starts, at its line, with the closest name: reached, it read as if the
+// flow were in the wrong state.
+func TestUnknownExpectedStateFailsFirst(t *testing.T) {
+	src := `flow: support
+queues: [support]
+workers:
+  alice: { contact_uri: "client:alice", queues: [support] }
+scenarios:
+  - name: typo
+    steps:
+      - call: {}
+      - press: "2"
+      - answer: alice
+      - expect: { state: talkin }
+`
+	rs := runAgainstShippedFlows(t, src)
+	if len(rs) != 1 || rs[0].Passed() || rs[0].FailureLine != 11 ||
+		!strings.Contains(rs[0].Failure, `state "talkin" is not a state of flow support (did you mean talking?)`) {
+		t.Fatalf("%+v", rs)
+	}
+}
+
+// A broken flow in the directory fails its own scenarios, not every
+// file's: the others run, as flowd serve runs the flows that load.
+func TestAnotherFlowsErrorsDoNotStopAScenario(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "flows", "support.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"support.yaml": string(src), "broken.yaml": "flow: broken\ninitial: nowhere\nstates: {}\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(flowName string) []scenario.Result {
+		f, err := scenario.Parse("x.test.yaml", []byte("flow: "+flowName+`
+queues: [support]
+workers:
+  alice: { contact_uri: "client:alice", queues: [support] }
+scenarios:
+  - name: a call
+    steps:
+      - call: {}
+      - expect: { heard: { customer: ["press"] } }
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{dir}})
+	}
+	if rs := run("support"); len(rs) != 1 || !rs[0].Passed() {
+		t.Fatalf("support's scenario beside a broken flow: %+v", rs)
+	}
+	if rs := run("broken"); len(rs) != 1 || rs[0].Passed() || !strings.Contains(rs[0].Failure, "broken.yaml") {
+		t.Fatalf("the broken flow's own scenario: %+v", rs)
+	}
+}
