@@ -175,6 +175,9 @@ func (s *pgStore) migrate(ctx context.Context) error {
 		version    text        PRIMARY KEY,
 		applied_at timestamptz NOT NULL DEFAULT now()
 	)`); err != nil {
+		if msg := noSchema(ctx, conn, err); msg != "" {
+			return errors.New(msg)
+		}
 		return fmt.Errorf("store: postgres migrations table: %w", err)
 	}
 	for _, m := range ms {
@@ -197,6 +200,31 @@ func (s *pgStore) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// noSchema explains SQLSTATE 3F000 (invalid_schema_name: "no schema has
+// been selected to create in"), which is what PostgreSQL says when no
+// schema of the search_path exists, typically search_path=flowd in
+// FLOWD_STORE before anyone ran CREATE SCHEMA flowd. "" for another error.
+func noSchema(ctx context.Context, conn *pgx.Conn, err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "3F000" {
+		return ""
+	}
+	var path, db string
+	if qerr := conn.QueryRow(context.WithoutCancel(ctx), `SELECT current_setting('search_path'), current_database()`).Scan(&path, &db); qerr != nil {
+		path, db = conn.Config().RuntimeParams["search_path"], conn.Config().Database
+	}
+	schema := "flowd"
+	for _, p := range strings.Split(path, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != `"$user"` && p != "$user" {
+			schema = p
+			break
+		}
+	}
+	return fmt.Sprintf("store: postgres: no schema to create flowd's tables in: none of search_path %q exists in database %q; "+
+		"run CREATE SCHEMA %s first (and grant flowd's user USAGE and CREATE on it), or point search_path at an existing schema (SQLSTATE 3F000)",
+		path, db, schema)
 }
 
 const (

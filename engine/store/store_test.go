@@ -302,6 +302,36 @@ func TestPostgresForeignMigrationsTable(t *testing.T) {
 	}
 }
 
+// TestPostgresMissingSchema: search_path naming a schema nobody created is
+// refused with the CREATE SCHEMA to run, not with PostgreSQL's "no schema
+// has been selected to create in", and nothing is created elsewhere.
+func TestPostgresMissingSchema(t *testing.T) {
+	base := os.Getenv("FLOWD_TEST_POSTGRES_DSN")
+	if base == "" {
+		t.Skip("FLOWD_TEST_POSTGRES_DSN not set")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "flowd_missing_" + hex.EncodeToString(b[:])
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	s, err := store.Open(t.Context(), u.String())
+	if err == nil {
+		s.Close()
+		t.Fatalf("opened a store in schema %s, which does not exist", schema)
+	}
+	for _, want := range []string{"CREATE SCHEMA " + schema, `search_path "` + schema + `"`, "3F000"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("open: %v\nwant it to say %q", err, want)
+		}
+	}
+}
+
 // TestPostgresConcurrentOpen: replicas starting together migrate once.
 func TestPostgresConcurrentOpen(t *testing.T) {
 	dsn := postgresDSN(t)
