@@ -79,7 +79,8 @@ func ActionSpecByName(name string) (ActionSpec, bool) {
 
 // Tag conventions on parameter structs:
 //   flow:"name[,required][,scalar]"  scalar: the short form `kind: value` fills this field
-//   role:"true"                      the string must be a known role
+//   role:"true"                      the string must be a known role (and not be empty)
+//   nonempty:"true"                  the string or template must not be empty
 //   enum:"a,b,c"                     allowed values
 //   desc:"…"                         schema and docs text
 
@@ -176,7 +177,7 @@ type HoldAction struct {
 // DialAction adds a participant for a role.
 type DialAction struct {
 	Role       string    `flow:"role,required" role:"true" desc:"Role the new participant takes (its participant label is the role and a number)."`
-	To         *Template `flow:"to,required" desc:"+E.164 number, client:ID or sip:URI."`
+	To         *Template `flow:"to,required" nonempty:"true" desc:"+E.164 number, client:ID or sip:URI."`
 	From       *Template `flow:"from" desc:"Caller ID (default: flow caller_id, else the number the customer called)."`
 	Muted      bool      `flow:"muted" desc:"Join muted (monitoring)."`
 	Timeout    int       `flow:"timeout" min:"5" max:"600" desc:"Seconds to ring (5–600)."`

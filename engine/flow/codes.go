@@ -84,7 +84,7 @@ var Codes = []CodeSpec{
 	{CodeUnknownKey, SeverityError, "A key the language does not define here (often a typo or a wrong indentation)."},
 	{CodeMissingKey, SeverityError, "A required key is absent."},
 	{CodeWrongType, SeverityError, "A value has the wrong type (e.g. a list where a map is expected, or an unquoted +E.164 number read as an integer)."},
-	{CodeBadValue, SeverityError, "A value is not one of the allowed values, or does not match the required form (names, E.164 numbers)."},
+	{CodeBadValue, SeverityError, "A value is not one of the allowed values, does not match the required form (names, E.164 numbers), or is empty where a role or an address is needed."},
 	{CodeBadAction, SeverityError, "An action item is not a map with exactly one key, the action's name (or a bare name for actions without required parameters)."},
 	{CodeUnknownAction, SeverityError, "An action name that does not exist."},
 	{CodeBadExpr, SeverityError, "An if: guard does not compile (syntax, unknown variable or field, type mismatch)."},

@@ -173,6 +173,9 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun
 	rn := resolve(n)
 	switch {
 	case t == tTemplate:
+		if fi.NonEmpty && rn.Value == "" {
+			d.add(d.src.emptyValue(n, d.what(fi, noun), fi.Role))
+		}
 		v.Set(reflect.ValueOf(d.template(n, false)))
 	case t == tExpr:
 		v.Set(reflect.ValueOf(d.guard(n)))
@@ -239,6 +242,9 @@ func (d *decoder) checkString(n *yaml.Node, fi *fieldInfo, prefix, noun string) 
 	}
 	if fi.pattern != nil && !fi.pattern.MatchString(val) {
 		d.add(d.src.badPattern(n, prefix+d.what(fi, noun), val, fi.Pattern))
+	}
+	if fi.NonEmpty && val == "" {
+		d.add(d.src.emptyValue(n, prefix+d.what(fi, noun), fi.Role))
 	}
 }
 

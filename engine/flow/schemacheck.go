@@ -193,6 +193,14 @@ func (m *schemaMapper) mapErr(e *jsonschema.ValidationError, prefix []string) {
 		m.diags = append(m.diags, m.src.badEnum(node, describePath(path).what, want))
 	case *kind.Pattern:
 		m.diags = append(m.diags, m.src.badPattern(node, describePath(path).what, k.Got, k.Want))
+	case *kind.MinLength:
+		pi := describePath(path)
+		fi, what := pi.field, pi.what
+		if pi.scalar != nil && node != nil && resolve(node).Kind == yaml.ScalarNode {
+			// The short form (`hold: ""`) fills the struct's scalar field.
+			fi, what = pi.scalar, fieldWhat(pi.scalar.Key, pi.noun)
+		}
+		m.diags = append(m.diags, m.src.emptyValue(node, what, fi != nil && fi.Role))
 	case *kind.Minimum, *kind.Maximum:
 		pi := describePath(path)
 		fi, what := pi.field, pi.what

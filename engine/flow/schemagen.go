@@ -231,6 +231,9 @@ func (g *schemaGen) stringRules(o *obj, f *fieldInfo) {
 	if f.Pattern != "" {
 		o.set("pattern", f.Pattern)
 	}
+	if f.NonEmpty {
+		o.set("minLength", 1)
+	}
 	if f.Min != nil {
 		o.set("minimum", *f.Min)
 	}

@@ -165,6 +165,14 @@ func fieldWhat(key, noun string) string {
 	return key + " (in " + noun + ")"
 }
 
+// emptyValue: "" where a role or an address is needed.
+func (src *source) emptyValue(n *yaml.Node, what string, role bool) Diagnostic {
+	if role {
+		return diag(src.nodePos(n), CodeBadValue, "%s is empty; it names a role (customer, agent, consultee, supervisor, or one declared under roles:)", what)
+	}
+	return diag(src.nodePos(n), CodeBadValue, "%s must not be empty", what)
+}
+
 func (src *source) badPattern(n *yaml.Node, what string, value, pattern string) Diagnostic {
 	return diag(src.nodePos(n), CodeBadValue, "%s %q must be %s", what, value, patternHint(pattern))
 }

@@ -18,7 +18,8 @@ import (
 //	enum:"a,b,c"                              allowed string values
 //	pattern:"re"                              a string (or each string of a list) must match
 //	keys:"re"                                 each key of a map must match
-//	role:"true"                               the string must be a known role
+//	role:"true"                               the string must be a known role (and not be empty)
+//	nonempty:"true"                           the string (or template) must not be empty
 //	min:"n" max:"n"                           an integer's bounds (when given)
 
 var (
@@ -39,6 +40,10 @@ type fieldInfo struct {
 	Scalar   bool
 	Inline   bool
 	Role     bool
+	// NonEmpty: "" is refused (schema minLength 1). Every role is: an
+	// empty one would read as the action's default (`hangup: ""` would
+	// end the call for everyone).
+	NonEmpty bool
 	Enum     []string
 	Pattern  string
 	Keys     string
@@ -95,6 +100,7 @@ func infoOf(t reflect.Type) *structInfo {
 		fi := &fieldInfo{Key: parts[0], Index: i, Type: sf.Type, GoName: sf.Name,
 			Desc: sf.Tag.Get("desc"), Pattern: sf.Tag.Get("pattern"), Keys: sf.Tag.Get("keys"),
 			Role: sf.Tag.Get("role") == "true"}
+		fi.NonEmpty = fi.Role || sf.Tag.Get("nonempty") == "true"
 		for _, o := range parts[1:] {
 			switch o {
 			case "required":
