@@ -152,7 +152,7 @@ func (s *Server) engineError(c *gin.Context, err error, key string) {
 func (s *Server) command(c *gin.Context) {
 	sid, name := c.Param("sid"), c.Param("name")
 	info := infoOf(c)
-	info.task = sid
+	info.addressedBy(sid)
 	body, err := readBody(c, s.maxAPI)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
@@ -187,6 +187,16 @@ func (s *Server) command(c *gin.Context) {
 	if err != nil {
 		s.engineError(c, err, sid)
 		return
+	}
+	// The answer is the task's view: its SIDs complete the log line.
+	var v struct {
+		TaskSid       string   `json:"task_sid"`
+		OpenTasks     []string `json:"open_tasks"`
+		CallSid       string   `json:"call_sid"`
+		ConferenceSid string   `json:"conference_sid"`
+	}
+	if json.Unmarshal(reply.Body, &v) == nil {
+		info.resolved(engine.TaskView{TaskSid: v.TaskSid, OpenTasks: v.OpenTasks, CallSid: v.CallSid, ConferenceSid: v.ConferenceSid})
 	}
 	c.Data(http.StatusOK, jsonType, reply.Body)
 }
@@ -317,7 +327,7 @@ func (s *Server) checkTaskFilter(f engine.TaskFilter) string {
 func (s *Server) task(c *gin.Context) {
 	sid := c.Param("sid")
 	info := infoOf(c)
-	info.task = sid
+	info.addressedBy(sid)
 	ctx, cancel := handleContext(c, apiTimeout)
 	defer cancel()
 	var h engine.HistoryRange
@@ -356,6 +366,7 @@ func (s *Server) task(c *gin.Context) {
 		return
 	}
 	info.session, info.state = v.Session, v.State
+	info.resolved(v)
 	// history is always there, [] on a page with nothing new, so that a
 	// polling console reads it unconditionally.
 	history := v.History

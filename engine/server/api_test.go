@@ -553,3 +553,35 @@ func TestMetricsFromTheStart(t *testing.T) {
 		t.Logf("metrics:\n%s", body)
 	}
 }
+
+// TestCommandLogFields: the request log puts the {sid} a /v1 request names
+// under the field of its kind (a CallSid is not a task_sid) and adds the
+// call's other SIDs once they are known.
+func TestCommandLogFields(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA260", "WT260", true)
+	for _, tc := range []struct {
+		method, path string
+		want         map[string]string
+	}{
+		{"POST", "/v1/tasks/CA260/commands/hold", map[string]string{"call_sid": "CA260", "task_sid": "WT260", "conference_sid": "CF260"}},
+		{"POST", "/v1/tasks/CF260/commands/unhold", map[string]string{"conference_sid": "CF260", "task_sid": "WT260", "call_sid": "CA260"}},
+		{"POST", "/v1/tasks/WT260/commands/hold", map[string]string{"task_sid": "WT260", "call_sid": "CA260"}},
+		{"GET", "/v1/tasks/CA260", map[string]string{"call_sid": "CA260", "task_sid": "WT260"}},
+		{"POST", "/v1/tasks/CA999/commands/hold", map[string]string{"call_sid": "CA999", "task_sid": "<nil>"}},
+	} {
+		h.logs.mu.Lock()
+		h.logs.b.Reset()
+		h.logs.mu.Unlock()
+		h.api(tc.method, tc.path, "", nil)
+		rec := h.logs.find(t, "msg", "http", "method", tc.method)
+		if rec == nil {
+			t.Fatalf("%s %s: no request log line:\n%s", tc.method, tc.path, h.logs)
+		}
+		for k, v := range tc.want {
+			if got := fmt.Sprint(rec[k]); got != v {
+				t.Errorf("%s %s: %s = %s, want %s (%v)", tc.method, tc.path, k, got, v, rec)
+			}
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/flowd/flowd/engine"
 )
 
 // reqInfo collects what a handler learned about a request (SIDs, outcome),
@@ -70,6 +72,39 @@ func (s *Server) observe(c *gin.Context) {
 		s.logRequest(c.Request, route, status, d, info)
 	}()
 	c.Next()
+}
+
+// addressedBy logs the {sid} of a /v1/tasks route under the field its kind
+// names: a CallSid (CA…) as call_sid, a ConferenceSid (CF…) as
+// conference_sid, anything else (a TaskSid, or what flowd does not know) as
+// task_sid.
+func (i *reqInfo) addressedBy(sid string) {
+	switch {
+	case strings.HasPrefix(sid, "CA"):
+		i.call = sid
+	case strings.HasPrefix(sid, "CF"):
+		i.conference = sid
+	default:
+		i.task = sid
+	}
+}
+
+// resolved adds the SIDs the call turned out to have, where the request
+// did not name them: the task (the open one, else the first), the caller's
+// call and the conference.
+func (i *reqInfo) resolved(v engine.TaskView) {
+	if i.task == "" {
+		i.task = v.TaskSid
+		if len(v.OpenTasks) > 0 {
+			i.task = v.OpenTasks[0]
+		}
+	}
+	if i.call == "" {
+		i.call = v.CallSid
+	}
+	if i.conference == "" {
+		i.conference = v.ConferenceSid
+	}
 }
 
 // appendAttrs adds the SIDs and outcome known so far.
