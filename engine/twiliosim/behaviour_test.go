@@ -484,3 +484,51 @@ func specCheckedSim(t *testing.T) *Sim {
 	s.SetURL(srv.URL)
 	return s
 }
+
+// A participant added by the API whose phone is not answered leaves with
+// participant-leave, ReasonParticipantLeft participant_add_failed and its
+// call's status, as Twilio has sent since October 2023.
+func TestFailedAddSendsParticipantLeave(t *testing.T) {
+	s, _ := contactCenter(t)
+	_, cf := connectCustomer(t, s)
+	p := &api.CreateParticipantParams{}
+	p.SetFrom(support)
+	p.SetTo(supervisor)
+	_, err := restClient(t, s).Api.CreateParticipant(cf.Sid, p)
+	must(t, err)
+	settle(t, s)
+	must(t, s.Decline(supervisor))
+	settle(t, s)
+	var leaves []url.Values
+	for _, w := range s.Webhooks() {
+		if f := url.Values(w.Form); w.Kind == "conference" && f.Get("StatusCallbackEvent") == "participant-leave" {
+			leaves = append(leaves, f)
+		}
+	}
+	if len(leaves) != 1 || leaves[0].Get("ReasonParticipantLeft") != "participant_add_failed" || leaves[0].Get("ParticipantCallStatus") != "busy" {
+		t.Fatalf("participant-leave callbacks: %v, want one with participant_add_failed and busy", leaves)
+	}
+}
+
+// <Conference participantLabel> naming a label already in the conference:
+// Twilio's 16025, the call is not added and its TwiML goes on.
+func TestDuplicateLabelInTwiMLIsNotAdded(t *testing.T) {
+	s := New(Options{OpenAPIDir: "-"})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	s.SetURL(srv.URL)
+	a := newApp(t, s)
+	a.twiml("/c", `<Response><Dial><Conference participantLabel="customer">room</Conference></Dial><Say>after</Say></Response>`)
+	s.AddNumber(support, a.url("/c"))
+	for _, from := range []string{customer, "+15550009999"} {
+		_, err := s.PlaceCall(from, support)
+		must(t, err)
+		settle(t, s)
+	}
+	if n := len(s.Participants("room")); n != 1 {
+		t.Fatalf("%d participants, want the first caller only", n)
+	}
+	if said := s.Said("+15550009999"); len(said) == 0 || said[len(said)-1] != "after" {
+		t.Fatalf("the second caller heard %v, want the verb after the Dial", said)
+	}
+}

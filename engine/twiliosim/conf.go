@@ -206,8 +206,11 @@ func (s *Sim) dialConference(c *call, n *node, d *dialing) {
 		o.cbURL = s.resolve(c.docURL, o.cbURL)
 	}
 	if o.label != "" && cf.byCallOrLabel(o.label) != nil {
-		s.logf("call %s: participantLabel %q already in use in %s; label dropped", c.sid, o.label, cf.sid)
-		o.label = ""
+		// Twilio's error 16025: the call is not added, and its TwiML goes
+		// on with the next verb (or the Dial's action).
+		s.logf("call %s: participantLabel %q already in use in %s (16025); not added", c.sid, o.label, cf.sid)
+		s.dialDone(c, d, "failed", nil)
+		return
 	}
 	if o.coachSid != "" && (cf.byCallOrLabel(o.coachSid) == nil) {
 		s.logf("call %s: coach target %s is not in %s", c.sid, o.coachSid, cf.sid)

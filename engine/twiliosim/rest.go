@@ -575,7 +575,7 @@ func (s *Sim) restCreateParticipant(p map[string]string, f url.Values, _ *http.R
 		}
 		s.connect(pp)
 	}
-	c.onFail = func(c *call, status string) { s.dropParticipant(pp) }
+	c.onFail = func(c *call, status string) { s.dropParticipant(pp, status) }
 	resp := s.partJSON(pp)
 	s.dialOut(c, time.Duration(atoiDef(f.Get("Timeout"), 60))*time.Second)
 	if pp.status == "queued" {
@@ -686,8 +686,8 @@ func (s *Sim) restDeleteParticipant(p map[string]string, _ url.Values, _ *http.R
 		return 0, err
 	}
 	if pp.status != "connected" {
+		s.dropParticipant(pp, "")
 		s.hangupCall(pp.call, "canceled")
-		s.dropParticipant(pp)
 		return 204, nil
 	}
 	s.leaveConference(pp, "participant_updated_via_api", true)

@@ -832,20 +832,31 @@ func (s *Sim) supervise(r *reservation, p url.Values) *apiError {
 		}
 		s.connect(pp)
 	}
-	leg.onFail = func(leg *call, status string) { s.dropParticipant(pp) }
+	leg.onFail = func(leg *call, status string) { s.dropParticipant(pp, status) }
 	s.dialOut(leg, 60*time.Second)
 	return nil
 }
 
-// dropParticipant removes a participant whose leg never connected.
-func (s *Sim) dropParticipant(p *participant) {
+// dropParticipant removes a participant whose leg never connected. status
+// is how its call ended when the add failed (no-answer, busy, failed,
+// canceled): Twilio then sends participant-leave with ReasonParticipantLeft
+// participant_add_failed (since October 2023); "" for a removal by the API.
+func (s *Sim) dropParticipant(p *participant, status string) {
 	cf := p.conf
+	found := false
 	for i, x := range cf.parts {
 		if x == p {
 			cf.parts = append(cf.parts[:i], cf.parts[i+1:]...)
+			found = true
 			break
 		}
 	}
+	if !found {
+		return
+	}
 	p.status = "failed"
 	p.call.part = nil
+	if status != "" && cf.status != "completed" {
+		s.confEvent(cf, "participant-leave", p, url.Values{"ParticipantCallStatus": {status}, "ReasonParticipantLeft": {"participant_add_failed"}})
+	}
 }
