@@ -294,6 +294,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun s
 				d.ctx = saved
 			} else {
 				d.decodeStruct(resolve(p.v), ev.Elem(), "")
+				d.keepPositions(ev.Interface(), p.v)
 			}
 			m.SetMapIndex(reflect.ValueOf(key), ev)
 		default:
@@ -302,6 +303,29 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, fi *fieldInfo, noun s
 	}
 	v.Set(m)
 	return keys
+}
+
+// keepPositions records where the values the semantic checks report on
+// are, so they point at the value at fault rather than at its struct.
+func (d *decoder) keepPositions(v any, n *yaml.Node) {
+	items := func(key string) []Pos {
+		var out []Pos
+		if seq := nodeValue(n, key); seq != nil {
+			for _, it := range resolve(seq).Content {
+				out = append(out, d.src.nodePos(it))
+			}
+		}
+		return out
+	}
+	switch x := v.(type) {
+	case *Command:
+		x.oneOfPos = items("one_of")
+	case *Param:
+		x.enumPos = items("enum")
+		if pn := nodeValue(n, "pattern"); pn != nil {
+			x.patternPos = d.src.nodePos(pn)
+		}
+	}
 }
 
 // transitions decodes `EVENT: transition` or `EVENT: [transition, …]`.

@@ -68,6 +68,8 @@ type Command struct {
 	OneOf       []string          `flow:"one_of" desc:"Parameters of which exactly one must be given (a transfer's to, queue or worker): the command is refused (422) with none or several."`
 	ParamOrder  []string          `flow:"-"`
 	Pos         Pos               `flow:"-"`
+
+	oneOfPos []Pos // each one_of item
 }
 
 // Param is one typed command parameter.
@@ -79,6 +81,9 @@ type Param struct {
 	Pattern     string   `flow:"pattern" desc:"Regular expression a string value must match."`
 	Description string   `flow:"description" desc:"What the parameter means."`
 	Pos         Pos      `flow:"-"`
+
+	patternPos Pos   // the pattern: value
+	enumPos    []Pos // each enum item
 }
 
 // State is one state of the call.

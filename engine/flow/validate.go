@@ -616,8 +616,15 @@ func (v *validator) checkCommands() {
 	sort.Strings(names)
 	for _, n := range names {
 		c := f.Commands[n]
+		// itemPos is where one_of's i-th item is.
+		itemPos := func(i int) Pos {
+			if i < len(c.oneOfPos) {
+				return c.oneOfPos[i]
+			}
+			return c.Pos
+		}
 		if len(c.OneOf) == 1 {
-			v.add(c.Pos, CodeBadParam, "one_of of command %s names one parameter; it needs two or more (or make %s required)", n, c.OneOf[0])
+			v.add(itemPos(0), CodeBadParam, "one_of of command %s names one parameter; it needs two or more (or make %s required)", n, c.OneOf[0])
 		}
 		for i, pn := range c.OneOf {
 			switch p := c.Params[pn]; {
@@ -626,11 +633,11 @@ func (v *validator) checkCommands() {
 				if s := suggest(pn, c.ParamOrder); s != "" {
 					msg += fmt.Sprintf(" (did you mean %s?)", s)
 				}
-				v.add(c.Pos, CodeBadParam, "%s", msg)
+				v.add(itemPos(i), CodeBadParam, "%s", msg)
 			case p.Required:
 				v.add(p.Pos, CodeBadParam, "parameter %s of command %s is required and in one_of: then the others can never be given", pn, n)
 			case slices.Contains(c.OneOf[:i], pn):
-				v.add(c.Pos, CodeBadParam, "one_of of command %s names %s twice", n, pn)
+				v.add(itemPos(i), CodeBadParam, "one_of of command %s names %s twice", n, pn)
 			}
 		}
 		for _, pn := range c.ParamOrder {
@@ -641,12 +648,12 @@ func (v *validator) checkCommands() {
 			}
 			if p.Pattern != "" {
 				if typ != "string" {
-					v.add(p.Pos, CodeBadParam, "parameter %s of command %s has a pattern but is a %s; pattern applies to strings", pn, n, typ)
+					v.add(p.patternPos, CodeBadParam, "parameter %s of command %s has a pattern but is a %s; pattern applies to strings", pn, n, typ)
 				} else if _, err := regexp.Compile(p.Pattern); err != nil {
-					v.add(p.Pos, CodeBadParam, "parameter %s of command %s: pattern does not compile: %v", pn, n, err)
+					v.add(p.patternPos, CodeBadParam, "parameter %s of command %s: pattern does not compile: %v", pn, n, err)
 				}
 			}
-			for _, e := range p.Enum {
+			for i, e := range p.Enum {
 				ok := true
 				switch typ {
 				case "number":
@@ -656,7 +663,11 @@ func (v *validator) checkCommands() {
 					ok = e == "true" || e == "false"
 				}
 				if !ok {
-					v.add(p.Pos, CodeBadParam, "parameter %s of command %s is a %s, but its enum value %q is not", pn, n, typ, e)
+					at := p.Pos
+					if i < len(p.enumPos) {
+						at = p.enumPos[i]
+					}
+					v.add(at, CodeBadParam, "parameter %s of command %s is a %s, but its enum value %q is not", pn, n, typ, e)
 				}
 			}
 		}
