@@ -436,6 +436,10 @@ func (s *Server) healthz(c *gin.Context) {
 // authenticated and no shutdown has begun.
 func (s *Server) readyz(c *gin.Context) {
 	var problems []string
+	// expected: every problem is one flowd announced itself (a shutdown
+	// under way, no auth token, no flows yet), so a failing probe is the
+	// right answer, not an error to log at every probe.
+	expected := true
 	if s.draining.Load() {
 		problems = append(problems, "shutting down")
 	}
@@ -443,6 +447,7 @@ func (s *Server) readyz(c *gin.Context) {
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		problems = append(problems, "store unreachable: "+err.Error())
+		expected = false
 	}
 	n := 0
 	if set := s.eng.Flows(); set != nil {
@@ -455,6 +460,12 @@ func (s *Server) readyz(c *gin.Context) {
 		problems = append(problems, "no Twilio auth token: every webhook is refused")
 	}
 	if len(problems) > 0 {
+		info := infoOf(c)
+		if expected {
+			info.expected = true
+		} else {
+			info.err = errors.New(strings.Join(problems, "; "))
+		}
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "problems": problems, "flows": n})
 		return
 	}

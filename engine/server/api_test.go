@@ -585,3 +585,36 @@ func TestCommandLogFields(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyzLogLevels: a failing readiness probe that flowd announced
+// itself (a drain, no auth token) is logged like any probe, at DEBUG, not
+// as an ERROR every few seconds; a store that does not answer still is.
+func TestReadyzLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []harnessOption
+		prepare func(h *harness)
+		problem string
+		level   string
+	}{
+		{"draining", nil, func(h *harness) { h.srv.Drain() }, "shutting down", "DEBUG"},
+		{"no auth token", []harnessOption{withAuthToken("")}, nil, "no Twilio auth token", "DEBUG"},
+		{"store closed", nil, func(h *harness) { h.st.Close() }, "store unreachable", "ERROR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.opts...)
+			if tc.prepare != nil {
+				tc.prepare(h)
+			}
+			w := h.do(req{method: "GET", path: "/readyz"})
+			mustStatus(t, w, 503)
+			if !strings.Contains(w.Body.String(), tc.problem) {
+				t.Fatalf("readyz: %s, want %q", w.Body.String(), tc.problem)
+			}
+			rec := h.logs.find(t, "msg", "http", "route", "/readyz")
+			if rec == nil || rec["level"] != tc.level {
+				t.Fatalf("readyz 503 logged as %v, want level %s", rec, tc.level)
+			}
+		})
+	}
+}

@@ -22,6 +22,10 @@ type reqInfo struct {
 	duplicate                                    bool
 	warn                                         string // logged at WARN: answered, but worth a look
 	err                                          error  // logged at ERROR
+	// expected marks a 5xx that is the right answer (a readiness probe
+	// failing during a drain or without an auth token, as flowd said
+	// when it happened): logged like any probe, not as an error.
+	expected bool
 }
 
 const infoKey = "flowd.req"
@@ -127,7 +131,7 @@ func (i *reqInfo) appendAttrs(a []slog.Attr) []slog.Attr {
 func (s *Server) logRequest(r *http.Request, route string, status int, d time.Duration, info *reqInfo) {
 	level := slog.LevelInfo
 	switch {
-	case info.err != nil || status >= 500:
+	case info.err != nil || status >= 500 && !info.expected:
 		level = slog.LevelError
 	case info.warn != "" || status == http.StatusForbidden || status == http.StatusUnauthorized:
 		level = slog.LevelWarn
