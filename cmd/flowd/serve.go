@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,13 +86,48 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := onSignals(sigs, cfg.Logger, os.Exit)
 	defer stop()
 	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "flowd serve: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// onSignals returns a context that the first signal on sigs ends (Run
+// then shuts down gracefully); a second one, for someone who will not
+// wait for the drain, the in-flight requests and the outbox flush, is
+// logged and exits at once with 128 + the signal's number. stop ends the
+// watch.
+func onSignals(sigs <-chan os.Signal, log *slog.Logger, exit func(int)) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan struct{})
+	go func() {
+		var first os.Signal
+		select {
+		case first = <-sigs:
+			cancel(fmt.Errorf("%v signal received", first))
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			code := 1
+			if n, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(n)
+			}
+			log.Warn("second signal during shutdown: exiting now; in-flight requests are cut off and the outbox is sent by the next start",
+				"signal", sig.String(), "first", first.String(), "exit_status", code)
+			exit(code)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() { once.Do(func() { close(done); cancel(context.Canceled) }) }
 }
 
 // env is getenv without surrounding whitespace (as server.ConfigFromEnv
