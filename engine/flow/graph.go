@@ -120,6 +120,9 @@ func flowLevelLines(f *Flow) []string {
 	return out
 }
 
+// endNote closes a Mermaid note.
+const endNote = "end note"
+
 var mermaidKeywords = map[string]bool{"end": true, "state": true, "note": true, "direction": true,
 	"class": true, "classDef": true, "click": true, "style": true, "as": true, "left": true, "right": true, "of": true}
 
@@ -144,10 +147,16 @@ func graphIDs(f *Flow) map[string]string {
 }
 
 // mermaidText escapes what Mermaid would read as syntax, with its #code;
-// entities.
+// entities: among others the e of "end note", which ends a note wherever
+// it appears in it, in any case ("append Note" too).
 func mermaidText(s string) string {
 	var b strings.Builder
-	for _, r := range strings.Join(strings.Fields(s), " ") {
+	s = strings.Join(strings.Fields(s), " ")
+	for i, r := range s {
+		if len(s) >= i+len(endNote) && strings.EqualFold(s[i:i+len(endNote)], endNote) {
+			fmt.Fprintf(&b, "#%d;", r) // e or E
+			continue
+		}
 		switch r {
 		case '#':
 			b.WriteString("#35;")

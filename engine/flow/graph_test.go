@@ -26,6 +26,9 @@ func TestMermaidEscapes(t *testing.T) {
 		`event.role == "agent"`:   `event.role == #quot;agent#quot;`,
 		"a;b #c <d> {e}: f":       "a#59;b #35;c #lt;d#gt; #123;e#125;#58; f",
 		"multi\n   line\tguard  ": "multi line guard",
+		"x; end note: y":          "x#59; #101;nd note#58; y",
+		"Append\tEND  NOTE":       "Append #69;ND NOTE",
+		"append Note":             "app#101;nd Note",
 	} {
 		if got := mermaidText(in); got != want {
 			t.Errorf("mermaidText(%q) = %q, want %q", in, got, want)
