@@ -23,20 +23,21 @@ const (
 	CodeUnknownAction = "unknown-action"
 
 	// Expressions and templates.
-	CodeBadExpr      = "bad-expr"
-	CodeGuardNotBool = "guard-not-bool"
-	CodeBadTemplate  = "bad-template"
-	CodeUnknownRole  = "unknown-role"
-	CodeUnknownVar   = "unknown-var"
-	CodeUnknownField = "unknown-field"
-	CodeCallField    = "call-field-typo"
-	CodeUnknownParam = "unknown-param"
-	CodeTypeMismatch = "type-mismatch"
-	CodeUnknownValue = "unknown-value"
-	CodeEnvUnset     = "env-unset"
-	CodeDynamicEnv   = "dynamic-env"
-	CodeSecretEnv    = "secret-env"
-	CodeNumberAsText = "number-as-text"
+	CodeBadExpr              = "bad-expr"
+	CodeGuardNotBool         = "guard-not-bool"
+	CodeBadTemplate          = "bad-template"
+	CodeUnknownRole          = "unknown-role"
+	CodeUnknownVar           = "unknown-var"
+	CodeUnknownField         = "unknown-field"
+	CodeCallField            = "call-field-typo"
+	CodeUnguardedParticipant = "unguarded-participant"
+	CodeUnknownParam         = "unknown-param"
+	CodeTypeMismatch         = "type-mismatch"
+	CodeUnknownValue         = "unknown-value"
+	CodeEnvUnset             = "env-unset"
+	CodeDynamicEnv           = "dynamic-env"
+	CodeSecretEnv            = "secret-env"
+	CodeNumberAsText         = "number-as-text"
 
 	// States, events and transitions.
 	CodeUnknownInitial     = "unknown-initial"
@@ -94,6 +95,7 @@ var Codes = []CodeSpec{
 	{CodeUnknownVar, SeverityError, "vars.NAME read but never declared under vars: nor assigned by a set action."},
 	{CodeUnknownField, SeverityError, "event.NAME is not a field of the event being handled (in entry: and exit:, of any event that enters or leaves the state; a command's event has command and name only), or task.NAME / worker.NAME not a field of the task or worker."},
 	{CodeCallField, SeverityWarning, "call.NAME is not a parameter Twilio sends with a call but is one letter or two away from one (call.form for call.from); it would read as empty. Only a near miss is reported: Twilio may send parameters flowd does not list."},
+	{CodeUnguardedParticipant, SeverityWarning, "participants.ROLE.FIELD is read with neither ?. nor a check of participants.ROLE against nil in the same expression: while the role is not in the call, participants.ROLE is nil and the read fails when it runs. Write participants.ROLE?.FIELD (?? a default), or participants.ROLE != nil && …"},
 	{CodeUnknownParam, SeverityError, "params.NAME is not a parameter of the command being handled (in entry: and exit:, of any command that enters or leaves the state), or params is read where only events, which carry none, lead."},
 	{CodeTypeMismatch, SeverityError, "event.NAME, params.NAME, or a vars.NAME every value of which in the flow has one type, is compared with a constant of another type (event.digits == 1: the digits are a string), so the comparison never holds."},
 	{CodeUnknownValue, SeverityError, "event.NAME or params.NAME is compared with a value it never has: a call status Twilio does not send, a value outside the parameter's enum."},

@@ -24,9 +24,9 @@ import (
 // immutable, safe to share between flows and goroutines.
 
 // exprRef is something an expression reads that validation checks:
-// participants.NAME, vars.NAME, env.NAME, event.NAME, params.NAME, task.NAME,
-// worker.NAME, call.NAME (Name is ""
-// when the member is computed), or a constant compared with a field of the
+// participants.NAME (Field: the field read of it, if any), vars.NAME,
+// env.NAME, event.NAME, params.NAME, task.NAME, worker.NAME, call.NAME
+// (Name is "" when the member is computed), or a constant compared with a field of the
 // event, a command parameter or a session variable (Root "event", "params"
 // or "vars", Field the field, Const the constant's type, Name its text, Off
 // its offset).
@@ -43,6 +43,10 @@ type exprRef struct {
 	// Defaulted: the read has a fallback (env.NAME ?? "default"), so an
 	// unset variable is not a problem.
 	Defaulted bool
+	// Unguarded: a field of participants.NAME is read (Field) without ?.
+	// and the expression never compares participants.NAME with nil (nor
+	// looks NAME up with in): with the role absent, the read fails.
+	Unguarded bool
 }
 
 type compiled struct {
@@ -166,11 +170,20 @@ var (
 	WorkerFields = []string{"sid", "name", "attributes", "contact_uri"}
 )
 
-type refVisitor struct{ refs []exprRef }
+type refVisitor struct {
+	refs []exprRef
+	// fieldReads are the refs to participants.NAME whose field is read
+	// without ?.; nilChecked the roles compared with nil or tested with in.
+	fieldReads []int
+	nilChecked map[string]bool
+}
 
 func analyze(n ast.Node, code string) []exprRef {
 	v := &refVisitor{}
 	ast.Walk(&n, v)
+	for _, i := range v.fieldReads {
+		v.refs[i].Unguarded = !v.nilChecked[v.refs[i].Name]
+	}
 	// A string constant's location is its opening quote: point inside.
 	var runes []rune
 	for i, r := range v.refs {
@@ -214,6 +227,20 @@ func (v *refVisitor) Visit(np *ast.Node) {
 	case *ast.MemberNode:
 		if root, name, nn, ok := member(n); ok {
 			v.refs = append(v.refs, exprRef{Root: root, Name: name, Off: nn.Location().From})
+		} else if root, name, nn, ok := member(n.Node); ok && root == "participants" && name != "" && !n.Optional {
+			// participants.NAME.FIELD: children are visited first, so
+			// participants.NAME's ref is the last one recorded at nn.
+			field := ""
+			if s, isStr := n.Property.(*ast.StringNode); isStr {
+				field = s.Value
+			}
+			for i := len(v.refs) - 1; i >= 0; i-- {
+				if v.refs[i].Root == root && v.refs[i].Name == name && v.refs[i].Off == nn.Location().From {
+					v.refs[i].Field = field
+					v.fieldReads = append(v.fieldReads, i)
+					break
+				}
+			}
 		}
 	case *ast.BinaryNode:
 		switch n.Operator {
@@ -229,7 +256,15 @@ func (v *refVisitor) Visit(np *ast.Node) {
 		case "==", "!=", "<", "<=", ">", ">=":
 			v.compared(n.Operator, n.Left, n.Right)
 			v.compared(n.Operator, n.Right, n.Left)
+			v.nilCompared(n.Left, n.Right)
+			v.nilCompared(n.Right, n.Left)
 		case "in":
+			// "supervisor" in participants: as good as a nil check.
+			if s, isStr := n.Left.(*ast.StringNode); isStr {
+				if id, isID := n.Right.(*ast.IdentifierNode); isID && id.Value == "participants" {
+					v.nilCheck(s.Value)
+				}
+			}
 			// `a not in b` is parsed as `not (a in b)`: either way an item
 			// of another type never matches.
 			if arr, ok := n.Right.(*ast.ArrayNode); ok {
@@ -239,6 +274,23 @@ func (v *refVisitor) Visit(np *ast.Node) {
 			}
 		}
 	}
+}
+
+// nilCompared notes participants.NAME compared with nil.
+func (v *refVisitor) nilCompared(x, other ast.Node) {
+	if _, isNil := other.(*ast.NilNode); !isNil {
+		return
+	}
+	if root, name, _, ok := member(x); ok && root == "participants" && name != "" {
+		v.nilCheck(name)
+	}
+}
+
+func (v *refVisitor) nilCheck(role string) {
+	if v.nilChecked == nil {
+		v.nilChecked = map[string]bool{}
+	}
+	v.nilChecked[role] = true
 }
 
 // compared records a comparison of event.NAME, params.NAME or vars.NAME

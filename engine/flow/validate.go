@@ -316,8 +316,12 @@ func (v *validator) checkExprs() {
 					v.add(p, CodeUnknownValue, "%s", msg)
 				}
 			case r.Root == "participants":
-				if r.Name != "" && !f.HasRole(r.Name) {
+				switch {
+				case r.Name != "" && !f.HasRole(r.Name):
 					v.unknownRole(p, r.Name, " in participants."+r.Name)
+				case r.Unguarded:
+					v.add(p, CodeUnguardedParticipant, "participants.%s is nil while the call has no %s, and participants.%s.%s then fails: write participants.%s?.%s (?? a default), or check participants.%s != nil first in this expression",
+						r.Name, r.Name, r.Name, r.Field, r.Name, r.Field, r.Name)
 				}
 			case r.Root == "vars":
 				if r.Name != "" && f.Vars[r.Name] == nil && !v.d.setVars[r.Name] {
