@@ -23,8 +23,12 @@ var postgresMigrations embed.FS
 // the row lock, so a loser sees the winner's version), and outbox claims use
 // FOR UPDATE SKIP LOCKED.
 type pgStore struct {
-	pool *connPool
+	pool   *connPool
+	health writeHealth // see health.go
 }
+
+// WriteHealth says how the last writes went (readiness).
+func (s *pgStore) WriteHealth() WriteHealth { return s.health.snapshot() }
 
 // with runs fn on a pooled connection. If the session turned out ended
 // before fn's statement ran (the server restarted, or an administrator
@@ -178,6 +182,13 @@ func (s *pgStore) migrate(ctx context.Context) error {
 		if msg := noSchema(ctx, conn, err); msg != "" {
 			return errors.New(msg)
 		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "25006" {
+			return fmt.Errorf("store: postgres accepts no writes on this connection (a hot standby, or default_transaction_read_only): point FLOWD_STORE at the primary: %w", err)
+		}
+		if errors.As(err, &pe) && pe.Code == "42501" {
+			return fmt.Errorf("store: postgres: flowd's user may not create its tables in the schema: GRANT USAGE, CREATE ON SCHEMA … TO it, or give it a schema of its own (search_path=flowd after CREATE SCHEMA flowd): %w", err)
+		}
 		return fmt.Errorf("store: postgres migrations table: %w", err)
 	}
 	for _, m := range ms {
@@ -269,7 +280,7 @@ func (s *pgStore) Commit(ctx context.Context, c Commit) (int64, error) {
 	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrDuplicate) {
 		err = fmt.Errorf("store: commit %s: %w", c.Session.ID, err)
 	}
-	return v, err
+	return v, s.health.note(err, true)
 }
 
 // commit sends every statement in one batch (one round trip inside the
@@ -421,11 +432,12 @@ func (s *pgStore) AppendHistory(ctx context.Context, session string, entries ...
 		FROM s, unnest($3::timestamptz[], $4::text[], $5::bytea[]) WITH ORDINALITY AS u(a, k, d, o)`,
 		session, int64(len(entries)), at, kinds, data)
 	if err != nil {
-		return fmt.Errorf("store: append history %s: %w", session, err)
+		return s.health.note(fmt.Errorf("store: append history %s: %w", session, err), false)
 	}
 	if tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}
+	s.health.note(nil, true)
 	return nil
 }
 
@@ -513,8 +525,9 @@ func (s *pgStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, 
 			FOR UPDATE SKIP LOCKED)
 		RETURNING `+pgOutboxCols, owner, now.Add(lease).UTC(), now.UTC(), lim)
 	if err != nil {
-		return nil, fmt.Errorf("store: claim outbox: %w", err)
+		return nil, s.health.note(fmt.Errorf("store: claim outbox: %w", err), false)
 	}
+	s.health.note(nil, len(items) > 0)
 	return items, nil
 }
 
@@ -523,9 +536,10 @@ func (s *pgStore) ClaimOutbox(ctx context.Context, owner string, now time.Time, 
 func (s *pgStore) settle(ctx context.Context, op string, id int64, query string, args ...any) error {
 	tag, err := s.exec(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("store: %s %d: %w", op, id, err)
+		return s.health.note(fmt.Errorf("store: %s %d: %w", op, id, err), false)
 	}
 	if tag.RowsAffected() > 0 {
+		s.health.note(nil, true)
 		return nil
 	}
 	var ok bool
@@ -619,7 +633,7 @@ func (s *pgStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
 			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.session = s.id AND o.status = 'pending')
 			ORDER BY s.updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, r.FinishedBefore, limit)
 		if err != nil {
-			return out, fmt.Errorf("store: prune sessions: %w", err)
+			return out, s.health.note(fmt.Errorf("store: prune sessions: %w", err), false)
 		}
 		out.Sessions = int(tag.RowsAffected())
 	}
@@ -628,10 +642,11 @@ func (s *pgStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
 			SELECT key FROM idempotency WHERE created_at < $1
 			ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, r.KeysBefore, limit)
 		if err != nil {
-			return out, fmt.Errorf("store: prune keys: %w", err)
+			return out, s.health.note(fmt.Errorf("store: prune keys: %w", err), false)
 		}
 		out.Keys = int(tag.RowsAffected())
 	}
+	s.health.note(nil, out.Sessions+out.Keys > 0)
 	return out, nil
 }
 
@@ -654,7 +669,7 @@ func (s *pgStore) SaveFlowRevision(ctx context.Context, r FlowRevision) error {
 	if _, err := s.exec(ctx, `INSERT INTO flow_revisions (revision, name, file, source, created_at)
 		VALUES ($1, $2, $3, $4, now()) ON CONFLICT (revision) DO NOTHING`,
 		r.Revision, r.Name, r.File, r.Source); err != nil {
-		return fmt.Errorf("store: save flow revision %.12s: %w", r.Revision, err)
+		return s.health.note(fmt.Errorf("store: save flow revision %.12s: %w", r.Revision, err), false)
 	}
 	return nil
 }

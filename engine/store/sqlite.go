@@ -48,6 +48,7 @@ type sqliteStore struct {
 	writer *writer
 	cache  *sqliteCache // see sqlite_cache.go
 	unlock func() error // releases PATH.lock
+	health writeHealth  // see health.go
 
 	// writer statements
 	insKey, insSession, updSession, updSessionState, bumpSeq, upsAlias *sql.Stmt
@@ -360,8 +361,11 @@ func (s *sqliteStore) Commit(ctx context.Context, c Commit) (int64, error) {
 	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrDuplicate) {
 		err = fmt.Errorf("store: commit %s: %w", c.Session.ID, err)
 	}
-	return v, err
+	return v, s.health.note(err, true)
 }
+
+// WriteHealth says how the last writes went (readiness).
+func (s *sqliteStore) WriteHealth() WriteHealth { return s.health.snapshot() }
 
 func (s *sqliteStore) commit(ctx context.Context, c *Commit) (int64, error) {
 	var saved Session
@@ -520,7 +524,7 @@ func (s *sqliteStore) AppendHistory(ctx context.Context, session string, entries
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		err = fmt.Errorf("store: append history %s: %w", session, err)
 	}
-	return err
+	return s.health.note(err, true)
 }
 
 func (s *sqliteStore) appendHistory(ctx context.Context, session string, entries []HistoryEntry) error {
@@ -611,8 +615,9 @@ func (s *sqliteStore) ClaimOutbox(ctx context.Context, owner string, now time.Ti
 		return err
 	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: claim outbox: %w", err)
+		return nil, s.health.note(fmt.Errorf("store: claim outbox: %w", err), false)
 	}
+	s.health.note(nil, len(items) > 0)
 	// RETURNING order is unspecified.
 	slices.SortFunc(items, func(a, b OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
 	return items, nil
@@ -646,7 +651,7 @@ func (s *sqliteStore) settle(ctx context.Context, op string, id int64, st *sql.S
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
 		err = fmt.Errorf("store: %s %d: %w", op, id, err)
 	}
-	return err
+	return s.health.note(err, true)
 }
 
 func (s *sqliteStore) MarkSent(ctx context.Context, id int64, owner string, result []byte) error {
@@ -779,8 +784,9 @@ func (s *sqliteStore) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		s.cache.forget(deleted)
 	})
 	if err != nil {
-		return Pruned{}, fmt.Errorf("store: prune: %w", err)
+		return Pruned{}, s.health.note(fmt.Errorf("store: prune: %w", err), false)
 	}
+	s.health.note(nil, out.Sessions+out.Keys > 0)
 	return out, nil
 }
 
@@ -839,7 +845,7 @@ func (s *sqliteStore) SaveFlowRevision(ctx context.Context, r FlowRevision) erro
 		return err
 	}, nil)
 	if err != nil {
-		return fmt.Errorf("store: save flow revision %.12s: %w", r.Revision, err)
+		return s.health.note(fmt.Errorf("store: save flow revision %.12s: %w", r.Revision, err), false)
 	}
 	return nil
 }

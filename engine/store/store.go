@@ -44,8 +44,13 @@
 //     under row locks, SKIP LOCKED claims, migrations under an advisory
 //     lock).
 //
-// Nothing is ever deleted: sessions, history, settled outbox items and
-// idempotency keys stay until an operator prunes them.
+// Nothing else is deleted: sessions, history, settled outbox items and
+// idempotency keys stay until Prune's retention takes them.
+//
+// The SQLite and PostgreSQL stores note when their last write went through
+// and when one last failed ([WriteHealthReporter]): a store that answers
+// Ping but cannot write (a read-only file, a full disk, a standby) fails
+// every event, and readiness should say so.
 //
 // Times are returned in UTC. PostgreSQL keeps microseconds, the other two
 // nanoseconds; callers that compare times should not depend on more than

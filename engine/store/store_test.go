@@ -373,6 +373,162 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	}
 }
 
+// TestWriteHealth: a store that answers but cannot write says so in its
+// WriteHealth, for readiness; a version conflict or a duplicate key is
+// not a failure, a success clears the failure, and an old failure with
+// nothing since does not count.
+func TestWriteHealth(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		open       func(t *testing.T) (s store.Store, admin func(q string))
+		block, fix string
+	}{
+		{"sqlite", func(t *testing.T) (store.Store, func(string)) {
+			path := filepath.Join(t.TempDir(), "h.db")
+			s, err := store.Open(t.Context(), "sqlite:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shell, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { shell.Close() })
+			return s, func(q string) {
+				if _, err := shell.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, `CREATE TRIGGER refuse BEFORE UPDATE ON sessions BEGIN SELECT RAISE(ABORT, 'writes refused'); END;
+			CREATE TRIGGER refuse_new BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'writes refused'); END`,
+			`DROP TRIGGER refuse; DROP TRIGGER refuse_new`},
+		{"postgres", func(t *testing.T) (store.Store, func(string)) {
+			dsn := postgresDSN(t)
+			s, err := store.Open(t.Context(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := pgx.Connect(t.Context(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close(context.Background()) })
+			return s, func(q string) {
+				if _, err := conn.Exec(t.Context(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, `ALTER TABLE sessions ADD CONSTRAINT writes_refused CHECK (false) NOT VALID`,
+			`ALTER TABLE sessions DROP CONSTRAINT writes_refused`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, admin := tc.open(t)
+			defer s.Close()
+			wh, ok := s.(store.WriteHealthReporter)
+			if !ok {
+				t.Fatalf("%T keeps no write health", s)
+			}
+			ctx := t.Context()
+			const window = 30 * time.Second
+			failing := func() bool { return wh.WriteHealth().Failing(time.Now(), window) }
+			ss := store.Session{ID: "CA1", Flow: "f", Revision: "r", State: "s"}
+			v, err := s.Commit(ctx, store.Commit{Session: ss, IdempotencyKey: "k1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := wh.WriteHealth(); h.LastOK.IsZero() || failing() {
+				t.Fatalf("after a commit: %+v", h)
+			}
+			// Answers, not failures.
+			if _, err := s.Commit(ctx, store.Commit{Session: ss}); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("stale commit: %v", err)
+			}
+			ss.Version = v
+			if _, err := s.Commit(ctx, store.Commit{Session: ss, IdempotencyKey: "k1"}); !errors.Is(err, store.ErrDuplicate) {
+				t.Fatalf("repeated key: %v", err)
+			}
+			if err := s.MarkSent(ctx, 12345, "me", nil); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown item: %v", err)
+			}
+			if h := wh.WriteHealth(); failing() || !h.LastFailed.IsZero() {
+				t.Fatalf("a conflict, a duplicate or an unknown item counted as a failure: %+v", h)
+			}
+
+			admin(tc.block)
+			if _, err := s.Commit(ctx, store.Commit{Session: ss}); err == nil {
+				t.Fatal("a commit went through the refusal")
+			}
+			h := wh.WriteHealth()
+			if !failing() || h.LastError == "" {
+				t.Fatalf("after a failed commit: %+v", h)
+			}
+			if h.Failing(h.LastFailed.Add(window), window) {
+				t.Fatalf("a failure %s old with nothing since still counts", window)
+			}
+			// A claim that finds nothing succeeds even on a full disk: it
+			// does not clear the failure.
+			if _, err := s.ClaimOutbox(ctx, "me", time.Now(), time.Minute, 10); err != nil {
+				t.Fatal(err)
+			}
+			if !failing() {
+				t.Fatal("an empty claim cleared the failure")
+			}
+
+			admin(tc.fix)
+			if _, err := s.Commit(ctx, store.Commit{Session: ss}); err != nil {
+				t.Fatal(err)
+			}
+			if failing() {
+				t.Fatalf("still failing after a commit went through: %+v", wh.WriteHealth())
+			}
+		})
+	}
+}
+
+// TestSQLiteReadOnlyFile: a SQLite file flowd may not write opens (there
+// is nothing to migrate) and fails every write with an error IsReadOnly
+// knows, which WriteHealth shows. The file is made read-only the way
+// SQLite itself honours whoever runs the test, root included: a file
+// format write version above 2 in its header (byte 18).
+func TestSQLiteReadOnlyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ro.db")
+	s, err := store.Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	makeReadOnly(t, path)
+	s, err = store.Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	_, err = s.ClaimOutbox(t.Context(), "me", time.Now(), time.Minute, 10)
+	if err == nil || !store.IsReadOnly(err) {
+		t.Fatalf("claim on a read-only file: %v; want an error IsReadOnly knows", err)
+	}
+	if h := s.(store.WriteHealthReporter).WriteHealth(); !h.Failing(time.Now(), time.Minute) || !strings.Contains(h.LastError, "readonly") {
+		t.Fatalf("write health: %+v", h)
+	}
+	if store.IsReadOnly(errors.New("attempt to write a readonly database")) || store.IsReadOnly(store.ErrConflict) {
+		t.Fatal("IsReadOnly goes by SQLite's and PostgreSQL's codes, not by words")
+	}
+}
+
+// makeReadOnly sets a SQLite file's format write version to 3, which
+// SQLite opens for reading only.
+func makeReadOnly(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{3}, 18); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSQLiteOneProcess: a SQLite file serves one store at a time; a second
 // open fails and says why, and the file is free again once the first store
 // is closed.
