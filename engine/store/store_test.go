@@ -332,6 +332,30 @@ func TestPostgresMissingSchema(t *testing.T) {
 	}
 }
 
+// TestPostgresReadOnlyServer: a server that accepts no writes (a hot
+// standby; here default_transaction_read_only) is refused at open with
+// what to point FLOWD_STORE at.
+func TestPostgresReadOnlyServer(t *testing.T) {
+	dsn := postgresDSN(t)
+	s, err := store.Open(t.Context(), dsn) // migrated while writable
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	u, _ := url.Parse(dsn)
+	q := u.Query()
+	q.Set("default_transaction_read_only", "on")
+	u.RawQuery = q.Encode()
+	s, err = store.Open(t.Context(), u.String())
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a store on a read-only server")
+	}
+	if !strings.Contains(err.Error(), "primary") || !store.IsReadOnly(err) {
+		t.Errorf("open: %v; want it to say to use the primary, as an error IsReadOnly knows", err)
+	}
+}
+
 // TestPostgresConcurrentOpen: replicas starting together migrate once.
 func TestPostgresConcurrentOpen(t *testing.T) {
 	dsn := postgresDSN(t)
