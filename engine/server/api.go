@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowd/flowd/engine"
 	"github.com/flowd/flowd/engine/flow"
+	"github.com/flowd/flowd/engine/store"
 )
 
 // ErrorResponse is the body of every /v1 error, for clients that decode it.
@@ -432,8 +433,9 @@ func (s *Server) healthz(c *gin.Context) {
 	c.Data(http.StatusOK, jsonType, []byte(`{"status":"ok"}`))
 }
 
-// readyz: ready when the store answers, flows are loaded, webhooks can be
-// authenticated and no shutdown has begun.
+// readyz: ready when the store answers and its last write did not fail,
+// flows are loaded, webhooks can be authenticated and no shutdown has
+// begun.
 func (s *Server) readyz(c *gin.Context) {
 	var problems []string
 	// expected: every problem is one flowd announced itself (a shutdown
@@ -448,6 +450,15 @@ func (s *Server) readyz(c *gin.Context) {
 	if err := s.store.Ping(ctx); err != nil {
 		problems = append(problems, "store unreachable: "+err.Error())
 		expected = false
+	} else if wh, ok := s.store.(store.WriteHealthReporter); ok {
+		// A store that answers but cannot write (a read-only file, a
+		// full disk, a standby) fails every webhook. What the store saw
+		// of its own writes says so without a write of readiness's own.
+		if h := wh.WriteHealth(); h.Failing(s.now(), writeFailureWindow) {
+			problems = append(problems, fmt.Sprintf("store cannot write: %s (%s ago, nothing written since)",
+				h.LastError, s.now().Sub(h.LastFailed).Round(time.Millisecond)))
+			expected = false
+		}
 	}
 	n := 0
 	if set := s.eng.Flows(); set != nil {

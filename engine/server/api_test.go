@@ -9,9 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowd/flowd/engine"
+	"github.com/flowd/flowd/engine/store"
 	"github.com/flowd/flowd/engine/twilio"
 )
 
@@ -616,5 +619,57 @@ func TestReadyzLogLevels(t *testing.T) {
 				t.Fatalf("readyz 503 logged as %v, want level %s", rec, tc.level)
 			}
 		})
+	}
+}
+
+// healthStore is a store whose write health the test sets.
+type healthStore struct {
+	store.Store
+	mu sync.Mutex
+	h  store.WriteHealth
+}
+
+func (s *healthStore) WriteHealth() store.WriteHealth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.h
+}
+
+// TestReadyzWriteHealth: /readyz fails while the store's last write failed
+// (a read-only file, a full disk: Ping still answers) and nothing was
+// written since, and is ready again once a write goes through or the
+// failure is old; a version conflict is no failure (the store's own test).
+func TestReadyzWriteHealth(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := &healthStore{Store: store.NewMemory()}
+	h := newHarness(t, withStore(st))
+	h.srv.now = func() time.Time { return now }
+	for _, tc := range []struct {
+		name string
+		h    store.WriteHealth
+		want int
+	}{
+		{"never failed", store.WriteHealth{LastOK: now.Add(-time.Second)}, 200},
+		{"failed just now", store.WriteHealth{LastOK: now.Add(-time.Minute), LastFailed: now.Add(-time.Second),
+			LastError: "attempt to write a readonly database (8)"}, 503},
+		{"failed, nothing written yet", store.WriteHealth{LastFailed: now.Add(-29 * time.Second), LastError: "disk full"}, 503},
+		{"failed, then written", store.WriteHealth{LastOK: now.Add(-time.Second), LastFailed: now.Add(-2 * time.Second), LastError: "x"}, 200},
+		{"failed long ago, nothing since", store.WriteHealth{LastOK: now.Add(-time.Hour), LastFailed: now.Add(-31 * time.Second), LastError: "x"}, 200},
+	} {
+		st.mu.Lock()
+		st.h = tc.h
+		st.mu.Unlock()
+		w := h.do(req{method: "GET", path: "/readyz"})
+		if w.Code != tc.want {
+			t.Errorf("%s: readyz %d %s, want %d", tc.name, w.Code, w.Body.String(), tc.want)
+			continue
+		}
+		if tc.want == 503 && !strings.Contains(w.Body.String(), "store cannot write: "+tc.h.LastError) {
+			t.Errorf("%s: readyz %s does not say why", tc.name, w.Body.String())
+		}
+	}
+	if rec := h.logs.find(t, "msg", "http", "route", "/readyz", "status", "503"); rec == nil || rec["level"] != "ERROR" ||
+		!strings.Contains(fmt.Sprint(rec["error"]), "store cannot write") {
+		t.Errorf("a store that cannot write is not logged as an error: %v", rec)
 	}
 }

@@ -43,8 +43,12 @@
 // # Lifecycle
 //
 // Run wires everything from a Config (flows, store, Twilio client, engine,
-// HTTP server), runs the outbox dispatcher, reloads flows on SIGHUP and when
-// their files change (validated first; an invalid edit keeps the running
-// revision), and shuts down gracefully: readiness fails first, in-flight
-// requests finish, then the outbox is flushed under a deadline.
+// HTTP server; a store whose first write, the flows' revisions, fails
+// stops it there), runs the outbox dispatcher, reloads flows on SIGHUP and
+// when their files change (validated first; an invalid edit keeps the
+// running revision), and shuts down gracefully: readiness fails first,
+// in-flight requests finish, then the outbox is flushed under a deadline.
+// /readyz also fails while the store's last write failed
+// (store.WriteHealth). A second SIGINT or SIGTERM during the shutdown
+// exits at once (cmd/flowd).
 package server

@@ -156,6 +156,11 @@ func withAuthToken(tok string) harnessOption {
 	return func(o *Options, _ *engine.Config) { o.AuthToken = tok }
 }
 
+// withStore serves st to both the engine and the server.
+func withStore(st store.Store) harnessOption {
+	return func(o *Options, c *engine.Config) { o.Store, c.Store = st, st }
+}
+
 func withEngineStore(st store.Store) harnessOption {
 	return func(_ *Options, c *engine.Config) { c.Store = st }
 }

@@ -316,6 +316,9 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Warn("closing the store", "error", err)
 		}
 	}()
+	if err := saveRevisions(ctx, st, set, cfg.Store); err != nil {
+		return err
+	}
 
 	sender := cfg.Sender
 	if sender == nil {
@@ -423,6 +426,38 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// saveRevisions stores the flows' revisions before anything is served:
+// the first write of every start, and one that must go through. A store
+// that opens but cannot write (a read-only SQLite file has nothing to
+// migrate) would otherwise start, look ready and fail every webhook. The
+// engine saves them again when it starts (a no-op by then).
+func saveRevisions(ctx context.Context, st store.Store, set *flow.Set, dsn string) error {
+	if set == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, f := range set.Flows {
+		if len(f.Source) == 0 {
+			continue
+		}
+		err := st.SaveFlowRevision(ctx, store.FlowRevision{Revision: f.Revision, Name: f.Name, File: f.File, Source: f.Source})
+		if err == nil {
+			continue
+		}
+		hint := ""
+		if store.IsReadOnly(err) {
+			if strings.HasPrefix(dsn, "sqlite:") {
+				hint = "; the SQLite file is read-only to flowd: it must be able to write the file and create PATH-wal and PATH-shm beside it (check both permissions, the owner flowd runs as, and whether the volume is mounted read-only)"
+			} else {
+				hint = "; PostgreSQL refuses the write: connect to the primary (not a standby) as a role that may write flowd's tables"
+			}
+		}
+		return fmt.Errorf("the store cannot be written (saving flow %s's revision): %w%s", f.Name, err, hint)
+	}
+	return nil
 }
 
 // runPruner deletes what the retention settings no longer keep: once at

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowd/flowd/engine/store"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -123,6 +125,48 @@ func TestRunRefusesAddrWithoutPort(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "8080") {
 		t.Fatalf("the log names port 8080 for FLOWD_ADDR=8090:\n%s", logs)
+	}
+}
+
+// TestRunRefusesReadOnlyStore: a SQLite file flowd may not write opens
+// (nothing to migrate), but `flowd serve` does not start on it: the first
+// write, the flows' revisions, fails and the error says what to check. It
+// used to start, look ready and answer every webhook 500. (The file is
+// made read-only in its header, which SQLite honours even for root.)
+func TestRunRefusesReadOnlyStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ro.db")
+	st, err := store.Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{3}, 18); err != nil { // file format write version 3: read only
+		t.Fatal(err)
+	}
+	f.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	started := false
+	err = Run(ctx, Config{Listener: ln, Flows: []string{"testdata/flows"}, Store: "sqlite:" + path, PublicURL: testPublicURL,
+		AuthToken: testAuthToken, Env: testEnv, Sender: &fakeSender{}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Ready: func(net.Addr) { started = true; cancel() }})
+	if started || err == nil {
+		t.Fatalf("flowd started on a read-only store (Run: %v)", err)
+	}
+	for _, want := range []string{"cannot be written", "readonly", "read-only to flowd", "PATH-wal"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Run: %v\nwant it to say %q", err, want)
+		}
 	}
 }
 

@@ -68,7 +68,13 @@ type Server struct {
 	handler  http.Handler
 	metrics  *metrics
 	draining atomic.Bool
+	now      func() time.Time // readiness's clock (tests set it)
 }
+
+// writeFailureWindow is how long a failed store write makes /readyz fail
+// when no write has succeeded since: long enough to span a few probes on
+// an idle server, short enough that an idle replica is tried again.
+const writeFailureWindow = 30 * time.Second
 
 // New checks the options and builds the routes.
 func New(o Options) (*Server, error) {
@@ -81,7 +87,7 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{eng: o.Engine, store: o.Store, log: o.Logger, maxTwilio: o.MaxTwilioBody, maxAPI: o.MaxAPIBody}
+	s := &Server{eng: o.Engine, store: o.Store, log: o.Logger, maxTwilio: o.MaxTwilioBody, maxAPI: o.MaxAPIBody, now: time.Now}
 	if s.maxTwilio <= 0 {
 		s.maxTwilio = DefaultMaxTwilioBody
 	}
