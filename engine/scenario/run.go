@@ -190,8 +190,7 @@ func runScenario(ctx context.Context, f *File, sc *Scenario, opts Options) (res 
 			h.sim.HoldConferenceCallbacks()
 		}
 		if n := opts.Faults.TransientREST; n > 0 && st.Kind != "fail_rest" {
-			h.sim.FailREST("", "", 429, (n+1)/2)
-			h.sim.FailREST("", "", 500, n/2)
+			h.sim.TransientREST((n+1)/2, n/2)
 		}
 		if err := h.run(st); err != nil {
 			res.Failure, res.FailureLine = fmt.Sprintf("step %s: %s", st.Kind, err), st.Line
@@ -446,8 +445,7 @@ func (h *harness) run(st *Step) error {
 	case "press":
 		return h.sim.Press(h.party(st.Party), st.Digits)
 	case "wait":
-		h.sim.Advance(st.Wait)
-		return nil
+		return h.wait(st.Wait)
 	case "available":
 		return h.sim.SetWorkerAvailable(st.Available.Worker, st.Available.Available)
 	case "fail_rest":
@@ -468,6 +466,29 @@ func (h *harness) run(st *Step) error {
 		return h.expect(st.Expect)
 	}
 	return fmt.Errorf("unknown step %q", st.Kind)
+}
+
+// wait lets d of virtual time pass, stopping at each timer of the stand-in
+// to let the call settle: what a timer sets off (a reservation timing out,
+// a task's TTL) reaches flowd when it is due, and flowd's answer to it (the
+// next agent dialed, a retry) runs its course within the wait, as it
+// would live; not all at the end of the wait.
+func (h *harness) wait(d time.Duration) error {
+	target := h.sim.Now().Add(d)
+	for i := 0; i < 100000; i++ {
+		next, ok := h.sim.NextTimer()
+		if !ok || next.After(target) {
+			break
+		}
+		h.sim.Advance(max(next.Sub(h.sim.Now()), 0))
+		if err := h.settle(); err != nil {
+			return err
+		}
+	}
+	if rest := target.Sub(h.sim.Now()); rest > 0 {
+		h.sim.Advance(rest)
+	}
+	return nil
 }
 
 func (h *harness) command(c *CommandStep) error {

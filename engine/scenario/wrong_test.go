@@ -259,3 +259,30 @@ scenarios:
 		t.Fatalf("the broken flow's own scenario: %+v", rs)
 	}
 }
+
+// A wait lets what its timers set off run its course within the wait: alice
+// does not answer within the conference instruction's 30 s, TaskRouter
+// offers the call to bob, whose phone rings out too — all inside the two
+// minutes. flowd used to hear of alice's timeout only when the wait was
+// over, so bob's phone was still ringing after it.
+func TestWaitRunsTimersInTheirTurn(t *testing.T) {
+	src := `flow: contact-center
+queues: [support, billing]
+workers:
+  alice: { contact_uri: "client:alice", queues: [support] }
+  bob: { contact_uri: "client:bob", queues: [support] }
+scenarios:
+  - name: two agents miss the call within one wait
+    steps:
+      - call: {}
+      - wait: 2m
+      - expect:
+          state: queued
+          call_ended: [alice, bob]
+          hears_music: [customer]
+`
+	rs := runAgainstShippedFlows(t, src)
+	if len(rs) != 1 || !rs[0].Passed() {
+		t.Fatalf("%s\n%s", rs[0].Failure, rs[0].Timeline)
+	}
+}

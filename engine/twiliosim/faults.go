@@ -54,6 +54,7 @@ type restFault struct {
 	method, pattern string
 	status, times   int
 	applied         bool // carry the request out, then answer status
+	transient       bool // set by TransientREST, which replaces its own
 }
 
 type hookFault struct {
@@ -72,6 +73,27 @@ func (s *Sim) FailREST(method, pathPattern string, status, times int) {
 	s.lock()
 	defer s.unlock()
 	s.faults.rest = append(s.faults.rest, &restFault{method: strings.ToUpper(method), pattern: pathPattern, status: status, times: times})
+}
+
+// TransientREST answers the next n429 REST requests with 429 and the n500
+// after them with 500, replacing what an earlier call of it left unused
+// (faults set by FailREST stay): a harness that injects a few failures per
+// step does not pile them up across quiet steps.
+func (s *Sim) TransientREST(n429, n500 int) {
+	s.lock()
+	defer s.unlock()
+	kept := s.faults.rest[:0]
+	for _, rf := range s.faults.rest {
+		if !rf.transient {
+			kept = append(kept, rf)
+		}
+	}
+	s.faults.rest = kept
+	for _, f := range []struct{ status, times int }{{429, n429}, {500, n500}} {
+		if f.times > 0 {
+			s.faults.rest = append(s.faults.rest, &restFault{status: f.status, times: f.times, transient: true})
+		}
+	}
 }
 
 // LoseRESTAnswers carries out the next `times` REST requests matching

@@ -146,3 +146,25 @@ func TestDropCall(t *testing.T) {
 		t.Fatalf("lone customer hears %+v", h)
 	}
 }
+
+// TransientREST replaces the transient failures an earlier call left
+// unused (a harness step that sent nothing), and leaves FailREST's alone.
+func TestTransientRESTReplacesItsOwn(t *testing.T) {
+	s, _ := contactCenter(t)
+	_, cf := connectCustomer(t, s)
+	cust, _ := s.Call(customer)
+	rc := restClient(t, s)
+	p := &api.UpdateParticipantParams{}
+	p.SetHold(true)
+	s.TransientREST(2, 2) // a step that sends nothing leaves all four
+	s.FailREST("POST", "/Participants/", 503, 1)
+	s.TransientREST(1, 0) // the next step's
+	// FailREST's 503 (code 20500) first, then the one 429 of the second
+	// call; the first call's four are gone.
+	for i, want := range []int{20500, 20429, 0} {
+		_, err := rc.Api.UpdateParticipant(cf.Sid, cust.Sid, p)
+		if got := twilioCode(err); got != want || (want == 0) != (err == nil) {
+			t.Fatalf("request %d: err = %v (code %d), want code %d", i, err, got, want)
+		}
+	}
+}

@@ -233,6 +233,21 @@ func (t *timer) cancel() {
 
 // Advance moves the virtual clock forward, firing due timers in time order:
 // reservation timeouts, ring timeouts, gather timeouts, Pause, delayed webhooks.
+// NextTimer is when the earliest pending timer (a ring timeout, a
+// reservation timeout, a task's TTL…) is due, if any.
+func (s *Sim) NextTimer() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	found := false
+	for _, t := range s.timers {
+		if !t.dead && (!found || t.at.Before(next)) {
+			next, found = t.at, true
+		}
+	}
+	return next, found
+}
+
 func (s *Sim) Advance(d time.Duration) {
 	s.lock()
 	defer s.unlock()

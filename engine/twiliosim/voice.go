@@ -590,7 +590,10 @@ func (s *Sim) leaveQueue(c *call, reason string) {
 				}
 			}
 		}
-	} else if reason == "hangup" {
+	} else if reason == "hangup" && (e.task.status == "pending" || e.task.status == "reserved") {
+		// TaskRouter cancels a task nobody was assigned; one a worker has
+		// accepted (a call instruction ringing them) stays assigned: the
+		// worker completes it.
 		s.cancelTask(e.task, "hangup")
 	}
 	if reason == "hangup" || reason == "bridged" || reason == "redirected" {
