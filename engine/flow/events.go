@@ -165,7 +165,7 @@ var Events = func() []EventSpec {
 			"fail": "An announce action could not be played. Not sent in a conference the conference instruction started (instruction-events).",
 		})...)
 	ev = append(ev, EventSpec{Name: "action.failed", Source: SourceEngine,
-		Desc: "flowd gave up on a REST call (an action) after retries.",
+		Desc: "flowd gave up on a REST call (an action) after retries, or an action could not run at all (a template reading a participant who is not in the call): then error says why, with the flow's line, and code and status are 0. It comes after the requests queued before the failed action, so a hold queued just before is in place for the recovery.",
 		Fields: []FieldSpec{
 			{Name: "action", Type: "string", Desc: "The action kind, e.g. hold."},
 			{Name: "role", Type: "string", Role: true, Desc: "The role it acted on, if any."},
