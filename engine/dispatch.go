@@ -22,17 +22,33 @@ const claimBatch = 32
 
 // Run sends outbox items until ctx ends: woken right after a commit, and
 // every PollInterval for retries that came due and work other replicas
-// left behind.
+// left behind. While the store fails (a database down, a read-only file)
+// it backs off, doubling from PollInterval up to maxDispatchBackoff, and
+// logs one error at most once per maxDispatchBackoff, with how many it
+// left out; a commit's wake-up still tries at once.
 func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTimer(e.cfg.PollInterval)
 	defer t.Stop()
+	pace := dispatchPace{poll: e.cfg.PollInterval}
 	for {
 		n, err := e.DispatchOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			e.log.Error("outbox", "error", err)
-		}
-		if n > 0 && err == nil {
-			continue
+		wait := e.cfg.PollInterval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			var log bool
+			var suppressed int
+			wait, log, suppressed = pace.failed(e.clock.Now(), err)
+			if log {
+				e.log.Error("outbox: the store failed; backing off", "error", err, "retry_in", wait.String(),
+					"suppressed", suppressed)
+			}
+		case err == nil:
+			if failures, ok := pace.recovered(); ok {
+				e.log.Info("outbox: the store answers again", "failed_attempts", failures)
+			}
+			if n > 0 {
+				continue
+			}
 		}
 		if !t.Stop() {
 			select {
@@ -40,7 +56,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			default:
 			}
 		}
-		t.Reset(e.cfg.PollInterval)
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -48,6 +64,46 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// maxDispatchBackoff bounds the dispatcher's wait after a store error, and
+// how often one error is logged.
+const maxDispatchBackoff = 10 * time.Second
+
+// dispatchPace paces the dispatcher while the store fails.
+type dispatchPace struct {
+	poll       time.Duration
+	wait       time.Duration // 0: the last attempt did not fail
+	failures   int           // attempts failed since the last success
+	last       string        // the error last logged
+	loggedAt   time.Time
+	suppressed int // errors not logged since the last line
+}
+
+// failed notes a failed attempt at now: how long to wait before the next,
+// whether to log this error, and how many were left out before it.
+func (p *dispatchPace) failed(now time.Time, err error) (wait time.Duration, log bool, suppressed int) {
+	p.failures++
+	if p.wait == 0 {
+		p.wait = p.poll
+	} else {
+		p.wait = min(2*p.wait, maxDispatchBackoff)
+	}
+	if msg := err.Error(); msg != p.last || now.Sub(p.loggedAt) >= maxDispatchBackoff {
+		suppressed = p.suppressed
+		p.last, p.loggedAt, p.suppressed = msg, now, 0
+		return p.wait, true, suppressed
+	}
+	p.suppressed++
+	return p.wait, false, 0
+}
+
+// recovered notes a successful attempt; ok when it ends a run of failures
+// (how many).
+func (p *dispatchPace) recovered() (failures int, ok bool) {
+	failures, ok = p.failures, p.failures > 0
+	*p = dispatchPace{poll: p.poll}
+	return failures, ok
 }
 
 // Flush sends everything due until nothing is left or ctx ends (graceful
