@@ -1,14 +1,6 @@
 package scenario_test
 
-import (
-	"context"
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-
-	"github.com/flowd/flowd/engine/scenario"
-)
+import "testing"
 
 // An action that cannot even be asked for at run time — here a dial whose
 // number is read from a participant who is not in the call — is reported
@@ -17,8 +9,7 @@ import (
 // in silence, the caller left on hold with nobody dialed, and the history
 // showed reflect's error text.
 func TestActionThatCannotRunIsActionFailed(t *testing.T) {
-	dir := t.TempDir()
-	flowSrc := `flow: escalation
+	runWithFlow(t, `flow: escalation
 numbers: ["+15550100801"]
 taskrouter:
   workspace: ${{ env.TWILIO_WORKSPACE_SID }}
@@ -53,11 +44,7 @@ states:
       participant.join: { if: event.role == "consultee", to: talking }
   done:
     final: true
-`
-	if err := os.WriteFile(filepath.Join(dir, "escalation.yaml"), []byte(flowSrc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := scenario.Parse("escalation.test.yaml", []byte(`flow: escalation
+`, `flow: escalation
 queues: [support]
 workers: { alice: { contact_uri: "client:alice", queues: [support] } }
 scenarios:
@@ -71,16 +58,5 @@ scenarios:
           not_on_hold: [customer]
           hears: { customer: [alice], alice: [customer] }
           history: ["action.failed", "a participant who is not in the call"]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{dir}})
-	if len(rs) != 1 || !rs[0].Passed() {
-		var b strings.Builder
-		for _, r := range rs {
-			b.WriteString(r.Failure + "\n" + r.Timeline)
-		}
-		t.Fatalf("%s", b.String())
-	}
+`)
 }

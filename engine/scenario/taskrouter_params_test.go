@@ -1,13 +1,6 @@
 package scenario_test
 
-import (
-	"context"
-	"os"
-	"path/filepath"
-	"testing"
-
-	"github.com/flowd/flowd/engine/scenario"
-)
+import "testing"
 
 // A transfer's task goes on the voice channel, as the call's own task does:
 // on TaskRouter's "default" channel, a multitasking workspace would reserve
@@ -74,8 +67,7 @@ scenarios:
 // its <Enqueue workflowSid> fails live — the caller hears Twilio's
 // application error — instead of passing because the stand-in was lenient.
 func TestWorkflowByFriendlyNameFails(t *testing.T) {
-	dir := t.TempDir()
-	flowSrc := `flow: byname
+	runWithFlow(t, `flow: byname
 numbers: ["+15550100802"]
 taskrouter: { workspace: "${{ env.TWILIO_WORKSPACE_SID }}", workflow: flowd }
 initial: start
@@ -90,11 +82,7 @@ states:
       task.canceled: { do: [hangup], to: done }
   done:
     final: true
-`
-	if err := os.WriteFile(filepath.Join(dir, "byname.yaml"), []byte(flowSrc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := scenario.Parse("byname.test.yaml", []byte(`flow: byname
+`, `flow: byname
 queues: [support]
 workers: { alice: { contact_uri: "client:alice", queues: [support] } }
 scenarios:
@@ -104,12 +92,5 @@ scenarios:
       - expect:
           heard: { customer: ["application error"] }
           call_ended: [customer]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{dir}})
-	if len(rs) != 1 || !rs[0].Passed() {
-		t.Fatalf("%+v", rs)
-	}
+`)
 }

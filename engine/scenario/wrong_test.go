@@ -108,6 +108,29 @@ func runAgainstShippedFlows(t *testing.T, src string) []scenario.Result {
 	return scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{filepath.Join("..", "..", "flows")}})
 }
 
+// runWithFlow writes flowSrc as the only flow of a directory and runs the
+// scenario file src against it; a failure is reported with its timeline.
+func runWithFlow(t *testing.T, flowSrc, src string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "flow.yaml"), []byte(flowSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := scenario.Parse("flow.test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := scenario.RunFile(context.Background(), f, scenario.Options{FlowPaths: []string{dir}})
+	if len(rs) == 0 {
+		t.Fatal("no scenario ran")
+	}
+	for _, r := range rs {
+		if !r.Passed() {
+			t.Errorf("%s: line %d: %s\n%s", r.Scenario, r.FailureLine, r.Failure, r.Timeline)
+		}
+	}
+}
+
 // A misspelt party would make every negative expectation about it pass; it
 // fails the step instead, naming the party.
 func TestUnknownPartyFailsTheStep(t *testing.T) {
