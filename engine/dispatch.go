@@ -165,20 +165,22 @@ func (e *Engine) send(ctx context.Context, it store.OutboxItem) {
 		return
 	}
 	res := restResult{Op: op.Op.String(), Action: op.Action, Role: op.Role, Attempt: it.Attempts + 1}
-	if op.Failure != "" {
-		// An action that could not be asked for: only telling the flow.
-		res.Op, res.Outcome, res.Error = "", "failed", op.Failure
-		e.fail(ctx, it, op, res)
-		return
-	}
 	if failed, ok := strings.CutPrefix(it.LastError, failedUndelivered); ok {
-		// Twilio refused this for good already; only telling the flow
-		// is left (fail could not, last time): do not send it again.
+		// Twilio refused this for good already (or the action could not
+		// run); only telling the flow is left (fail could not, last
+		// time): do not send it again. This also counts the deliveries,
+		// so an error that stays gives up in the end.
 		var prev restResult
 		if json.Unmarshal([]byte(failed), &prev) == nil {
 			e.deliverFailure(ctx, it, op, prev)
 			return
 		}
+	}
+	if op.Failure != "" {
+		// An action that could not be asked for: only telling the flow.
+		res.Op, res.Outcome, res.Error = "", "failed", op.Failure
+		e.fail(ctx, it, op, res)
+		return
 	}
 	if e.cfg.Twilio == nil {
 		res.Outcome, res.Error = "failed", "no Twilio client configured"
@@ -366,7 +368,9 @@ func (e *Engine) deliverFailure(ctx context.Context, it store.OutboxItem, op out
 		}
 		return
 	}
-	e.stats.RESTFailures.Add(1)
+	if op.Failure == "" { // no REST call was made for an action that could not run
+		e.stats.RESTFailures.Add(1)
+	}
 	b, _ := json.Marshal(res)
 	if err := e.cfg.Store.MarkFailed(ctx, it.ID, e.cfg.Owner, res.Error, b); err != nil {
 		// The event is delivered: a later attempt sends the request

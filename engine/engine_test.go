@@ -83,12 +83,18 @@ func loadFlows(t testing.TB, files ...string) *flow.Set {
 
 func newHarness(t *testing.T, st store.Store) *harness {
 	t.Helper()
+	return newHarnessWith(t, st, filepath.Join("testdata", "flows", "basic.yaml"))
+}
+
+// newHarnessWith is newHarness on another flow file.
+func newHarnessWith(t *testing.T, st store.Store, flowFile string) *harness {
+	t.Helper()
 	if st == nil {
 		st = store.NewMemory()
 	}
 	h := &harness{t: t, st: st, tw: &fakeTwilio{}, clock: &testClock{now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}}
 	e, err := engine.New(engine.Config{Store: st, Twilio: h.tw, PublicURL: "https://flowd.example.com/", Clock: h.clock, Owner: "test"},
-		loadFlows(t, filepath.Join("testdata", "flows", "basic.yaml")))
+		loadFlows(t, flowFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,6 +503,45 @@ func TestActionFailedGivesUpOnAnErrorThatStays(t *testing.T) {
 		if it.Status == store.OutboxPending {
 			t.Errorf("outbox item %d (%s) still pending after 25 minutes", it.ID, it.Kind)
 		}
+	}
+}
+
+// An action that cannot run, whose action.failed cannot be stored (an
+// error that stays), gives up in the end like a refused REST call: it
+// must not hold the call's lane, and every request behind it, for ever.
+func TestUnrunnableActionGivesUpOnAnErrorThatStays(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "flows", "basic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The transfer dials a participant's address that is not in the call.
+	flowSrc := strings.Replace(string(src), `to: "${{ params.to }}"`, `to: "${{ participants.supervisor?.address }}"`, 1)
+	if flowSrc == string(src) {
+		t.Fatal("basic.yaml's transfer changed: update the test")
+	}
+	file := filepath.Join(t.TempDir(), "basic.yaml")
+	if err := os.WriteFile(file, []byte(flowSrc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := &blipStore{Store: store.NewMemory(), blips: 1 << 30}
+	h := newHarnessWith(t, st, file)
+	h.connect()
+	h.handle(engine.CommandEvent(taskSid, "transfer", map[string]any{"to": "+15557654321"}, ""))
+	for range 25 {
+		h.flush()
+		h.clock.Advance(time.Minute)
+	}
+	h.flush()
+	outbox, _ := h.st.Outbox(context.Background(), customerCall)
+	found := false
+	for _, it := range outbox {
+		found = found || it.Kind == "action.failure"
+		if it.Status == store.OutboxPending {
+			t.Errorf("outbox item %d (%s) still pending after 25 minutes (%d attempts)", it.ID, it.Kind, it.Attempts)
+		}
+	}
+	if !found {
+		t.Fatalf("no action.failure item: %+v", outbox)
 	}
 }
 
