@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -46,12 +47,31 @@ func (r *run) runActions(list []*flow.Action, where string) {
 			// recovery failing again would loop.
 			if r.ev.Name != "action.failed" {
 				r.d.OpSeq++
-				r.ops = append(r.ops, outboxOp{Action: a.Kind, Seq: r.d.OpSeq, Failure: fmt.Sprintf("line %d: %s", a.Pos.Line, msg)})
+				r.ops = append(r.ops, outboxOp{Action: a.Kind, Role: actionRole(a), Seq: r.d.OpSeq, Failure: fmt.Sprintf("line %d: %s", a.Pos.Line, msg)})
 			}
 			continue
 		}
 		r.rec.Actions = append(r.rec.Actions, actionRecord{Action: a.Kind, Where: where, Line: a.Pos.Line})
 	}
+}
+
+// actionRole is the role an action names (its role, or a coach's who), for
+// event.role of the action.failed it may cause; "" for none. Reflection,
+// on the error path only: every action's parameters call it Role.
+func actionRole(a *flow.Action) string {
+	v := reflect.ValueOf(a.Params)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	for _, name := range []string{"Role", "Who"} {
+		if f := v.FieldByName(name); f.IsValid() && f.Kind() == reflect.String {
+			return f.String()
+		}
+	}
+	return ""
 }
 
 // readableActionError says in a flow author's words what expr reports in

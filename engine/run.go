@@ -108,6 +108,16 @@ type outboxOp struct {
 // failureKind is the outbox kind of an item that only reports a Failure.
 const failureKind = "action.failure"
 
+// failureLane is the lane the failed action's requests would have taken,
+// so its action.failed comes after the requests queued before it there.
+func failureLane(action string) string {
+	switch action {
+	case "create_task", "update_task", "complete_task":
+		return twilio.LaneTaskRouter
+	}
+	return twilio.LaneVoice
+}
+
 // participantFlags are the facts a participant update can change that an
 // inversion cannot restore (coaching names whom; a whisper unmutes).
 type participantFlags struct {
@@ -415,7 +425,7 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 		}
 		kind, lane := string(op.Op.Kind), op.Op.Kind.Lane()
 		if op.Failure != "" {
-			kind, lane = failureKind, twilio.LaneVoice
+			kind, lane = failureKind, failureLane(op.Action)
 		}
 		// The engine's clock, not the store's, decides when work is due.
 		c.Outbox = append(c.Outbox, store.OutboxItem{Kind: kind, Lane: lane, Payload: b,

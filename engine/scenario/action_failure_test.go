@@ -57,6 +57,6 @@ scenarios:
           state: talking
           not_on_hold: [customer]
           hears: { customer: [alice], alice: [customer] }
-          history: ["action.failed", "a participant who is not in the call"]
+          history: ["action.failed", "a participant who is not in the call", "\"role\":\"consultee\""]
 `)
 }
