@@ -266,16 +266,15 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 	for k, v := range f.Env {
 		env[k] = v
 	}
-	// Another flow's errors do not stop this file's scenarios (as serve
-	// runs the flows that load): only this flow's own, or a set that
-	// cannot load at all.
+	// Any flow's error fails the scenarios, as flowd serve refuses to
+	// start on (or reload) a set of flows with an error in it.
 	set, diags := flow.LoadSet(opts.FlowPaths, flow.LoadOptions{Env: env})
-	h.flow = set.ByName(f.Flow)
-	if h.flow == nil && diags.HasErrors() {
+	if diags.HasErrors() {
 		sim.Close()
 		h.simS.Close()
-		return nil, fmt.Errorf("flows do not load:\n%s", diagText(diags))
+		return nil, fmt.Errorf("flows do not load (flowd serve would refuse them):\n%s", diagText(diags))
 	}
+	h.flow = set.ByName(f.Flow)
 	if h.flow == nil {
 		sim.Close()
 		h.simS.Close()
