@@ -16,9 +16,10 @@ import (
 // webhook fails, and readiness should say so.
 type WriteHealth struct {
 	// LastOK is when a write that changed something last committed.
-	// Writes that may change nothing (a claim that found no item, a
-	// revision already saved) do not count: on a full disk they succeed,
-	// having nothing to write.
+	// Writes that may change nothing (on SQLite a claim that found no
+	// item, a revision already saved) do not count: on a full disk they
+	// succeed, having nothing to write. PostgreSQL's claim counts even
+	// when empty: a standby refuses its UPDATE all the same.
 	LastOK time.Time
 	// LastFailed is when a write last failed, and LastError its error.
 	// A version conflict, a duplicate idempotency key, an unknown item

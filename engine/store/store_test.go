@@ -489,13 +489,20 @@ func TestWriteHealth(t *testing.T) {
 			if h.Failing(h.LastFailed.Add(window), window) {
 				t.Fatalf("a failure %s old with nothing since still counts", window)
 			}
-			// A claim that finds nothing succeeds even on a full disk: it
-			// does not clear the failure.
+			// On SQLite a claim that finds nothing succeeds even on a full
+			// disk: it does not clear the failure. PostgreSQL runs the
+			// claim's UPDATE even with no row to change, and a standby
+			// refuses it: there, it shows the store writes again (the
+			// dispatcher's poll readies a replica no webhook reaches).
 			if _, err := s.ClaimOutbox(ctx, "me", time.Now(), time.Minute, 10); err != nil {
 				t.Fatal(err)
 			}
-			if !failing() {
-				t.Fatal("an empty claim cleared the failure")
+			if clears := tc.name == "postgres"; failing() == clears {
+				t.Fatalf("an empty claim: failing %v, want %v", failing(), !clears)
+			}
+			if tc.name == "postgres" {
+				admin(tc.fix)
+				return
 			}
 
 			admin(tc.fix)
