@@ -83,6 +83,7 @@ type Expr struct {
 	program  *vm.Program
 	refs     []exprRef // what the expression reads, for validation
 	constant *bool     // the value of a guard that reads nothing
+	nonNil   map[string]bool
 }
 
 // refsOrNil is what the guard reads (nil for no guard).
@@ -111,7 +112,7 @@ func CompileExpr(src string, pos Pos) (*Expr, error) {
 	if c.err != nil {
 		return nil, c.err.clone()
 	}
-	return &Expr{Source: src, Pos: pos, program: c.prog, refs: c.refs, constant: c.constant}, nil
+	return &Expr{Source: src, Pos: pos, program: c.prog, refs: c.refs, constant: c.constant, nonNil: c.nonNil}, nil
 }
 
 // Bool evaluates the guard. A runtime error (say, a field of a role that is

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"strconv"
 	"sync"
@@ -57,7 +58,10 @@ type compiled struct {
 	// constant is the value of a guard that reads nothing (1 == 2, "true"),
 	// as expr's optimizer folds it; nil when it depends on the call.
 	constant *bool
-	err      *exprError
+	// nonNil are the roles whose participants.NAME the expression, when
+	// true, makes sure are there: a guard's protect its transition's do:.
+	nonNil map[string]bool
+	err    *exprError
 }
 
 const maxCachedPrograms = 20000
@@ -118,6 +122,7 @@ func doCompile(code string, asBool bool) (out *compiled) {
 		return out
 	}
 	out.refs = analyze(tree.Node, code)
+	out.nonNil = nonNilRoles(tree.Node)
 	if _, err := new(checker.Checker).PatchAndCheck(tree, cfg); err != nil {
 		out.err = toExprError(err)
 		return out
@@ -172,17 +177,28 @@ var (
 
 type refVisitor struct {
 	refs []exprRef
-	// fieldReads are the refs to participants.NAME whose field is read
-	// without ?.; nilChecked the roles compared with nil or tested with in.
-	fieldReads []int
-	nilChecked map[string]bool
+	// seq numbers the nodes in the order Walk visits them (children before
+	// their parent), so a subtree is a range of numbers: what lies in the
+	// right side of a && is numbered after its left side and up to it.
+	seq int
+	idx map[ast.Node]int
+	// fieldReads are the reads of a field of participants.NAME without ?.
+	fieldReads []fieldRead
+}
+
+// fieldRead is one participants.NAME.FIELD read: its ref, its node number,
+// and whether a check that runs before it (the left of a &&, a ?: 's
+// condition) makes sure participants.NAME is not nil there.
+type fieldRead struct {
+	ref, at int
+	guarded bool
 }
 
 func analyze(n ast.Node, code string) []exprRef {
-	v := &refVisitor{}
+	v := &refVisitor{idx: map[ast.Node]int{}}
 	ast.Walk(&n, v)
-	for _, i := range v.fieldReads {
-		v.refs[i].Unguarded = !v.nilChecked[v.refs[i].Name]
+	for _, r := range v.fieldReads {
+		v.refs[r.ref].Unguarded = !r.guarded
 	}
 	// A string constant's location is its opening quote: point inside.
 	var runes []rune
@@ -217,6 +233,8 @@ func member(n ast.Node) (root, name string, nameNode ast.Node, ok bool) {
 }
 
 func (v *refVisitor) Visit(np *ast.Node) {
+	v.seq++
+	v.idx[*np] = v.seq
 	switch n := (*np).(type) {
 	case *ast.IdentifierNode:
 		if n.Value == "$env" {
@@ -237,12 +255,21 @@ func (v *refVisitor) Visit(np *ast.Node) {
 			for i := len(v.refs) - 1; i >= 0; i-- {
 				if v.refs[i].Root == root && v.refs[i].Name == name && v.refs[i].Off == nn.Location().From {
 					v.refs[i].Field = field
-					v.fieldReads = append(v.fieldReads, i)
+					v.fieldReads = append(v.fieldReads, fieldRead{ref: i, at: v.seq})
 					break
 				}
 			}
 		}
+	case *ast.ConditionalNode:
+		v.guard(nonNilRoles(n.Cond), v.idx[n.Cond], v.idx[n.Exp1])
+		v.guard(nonNilIfFalse(n.Cond), v.idx[n.Exp1], v.idx[n.Exp2])
 	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			v.guard(nonNilRoles(n.Left), v.idx[n.Left], v.idx[n.Right])
+		case "||", "or":
+			v.guard(nonNilIfFalse(n.Left), v.idx[n.Left], v.idx[n.Right])
+		}
 		switch n.Operator {
 		case "??":
 			// Children are visited first: the left side's ref is recorded.
@@ -256,15 +283,7 @@ func (v *refVisitor) Visit(np *ast.Node) {
 		case "==", "!=", "<", "<=", ">", ">=":
 			v.compared(n.Operator, n.Left, n.Right)
 			v.compared(n.Operator, n.Right, n.Left)
-			v.nilCompared(n.Left, n.Right)
-			v.nilCompared(n.Right, n.Left)
 		case "in":
-			// "supervisor" in participants: as good as a nil check.
-			if s, isStr := n.Left.(*ast.StringNode); isStr {
-				if id, isID := n.Right.(*ast.IdentifierNode); isID && id.Value == "participants" {
-					v.nilCheck(s.Value)
-				}
-			}
 			// `a not in b` is parsed as `not (a in b)`: either way an item
 			// of another type never matches.
 			if arr, ok := n.Right.(*ast.ArrayNode); ok {
@@ -276,21 +295,121 @@ func (v *refVisitor) Visit(np *ast.Node) {
 	}
 }
 
-// nilCompared notes participants.NAME compared with nil.
-func (v *refVisitor) nilCompared(x, other ast.Node) {
-	if _, isNil := other.(*ast.NilNode); !isNil {
+// guard marks the participant field reads numbered in (from, to] — one
+// side of a && or ||, a branch of ?: — as safe for the roles in roles.
+func (v *refVisitor) guard(roles map[string]bool, from, to int) {
+	if len(roles) == 0 {
 		return
 	}
-	if root, name, _, ok := member(x); ok && root == "participants" && name != "" {
-		v.nilCheck(name)
+	for i, r := range v.fieldReads {
+		if r.at > from && r.at <= to && roles[v.refs[r.ref].Name] {
+			v.fieldReads[i].guarded = true
+		}
 	}
 }
 
-func (v *refVisitor) nilCheck(role string) {
-	if v.nilChecked == nil {
-		v.nilChecked = map[string]bool{}
+// nonNilRoles are the roles whose participants.NAME is not nil whenever
+// e is true: participants.NAME != nil, "NAME" in participants,
+// participants.NAME?.FIELD (?? false) or compared with a constant, and
+// && of those.
+func nonNilRoles(e ast.Node) map[string]bool {
+	switch n := e.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			return union(nonNilRoles(n.Left), nonNilRoles(n.Right))
+		case "!=":
+			return nilComparedRole(n)
+		case "==":
+			for _, side := range [][2]ast.Node{{n.Left, n.Right}, {n.Right, n.Left}} {
+				if role := optionalRole(side[0]); role != "" && isConstant(side[1]) {
+					return map[string]bool{role: true}
+				}
+			}
+		case "in":
+			if s, isStr := n.Left.(*ast.StringNode); isStr {
+				if id, isID := n.Right.(*ast.IdentifierNode); isID && id.Value == "participants" {
+					return map[string]bool{s.Value: true}
+				}
+			}
+		case "??":
+			if b, isBool := n.Right.(*ast.BoolNode); isBool && !b.Value {
+				return nonNilRoles(n.Left)
+			}
+		}
+	case *ast.UnaryNode:
+		if n.Operator == "!" || n.Operator == "not" {
+			return nonNilIfFalse(n.Node)
+		}
+	default:
+		if role := optionalRole(e); role != "" {
+			return map[string]bool{role: true} // participants.NAME?.joined, true
+		}
 	}
-	v.nilChecked[role] = true
+	return nil
+}
+
+// nonNilIfFalse are the roles not nil whenever e is false:
+// participants.NAME == nil, and || of those.
+func nonNilIfFalse(e ast.Node) map[string]bool {
+	switch n := e.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "||", "or":
+			return union(nonNilIfFalse(n.Left), nonNilIfFalse(n.Right))
+		case "==":
+			return nilComparedRole(n)
+		}
+	case *ast.UnaryNode:
+		if n.Operator == "!" || n.Operator == "not" {
+			return nonNilRoles(n.Node)
+		}
+	}
+	return nil
+}
+
+// nilComparedRole is {NAME} for participants.NAME compared with nil.
+func nilComparedRole(n *ast.BinaryNode) map[string]bool {
+	for _, side := range [][2]ast.Node{{n.Left, n.Right}, {n.Right, n.Left}} {
+		if _, isNil := side[1].(*ast.NilNode); isNil {
+			if root, name, _, ok := member(side[0]); ok && root == "participants" && name != "" {
+				return map[string]bool{name: true}
+			}
+		}
+	}
+	return nil
+}
+
+// optionalRole is NAME for participants.NAME?.FIELD, else "".
+func optionalRole(e ast.Node) string {
+	if c, isChain := e.(*ast.ChainNode); isChain {
+		e = c.Node
+	}
+	m, isMember := e.(*ast.MemberNode)
+	if !isMember || !m.Optional {
+		return ""
+	}
+	if root, name, _, ok := member(m.Node); ok && root == "participants" {
+		return name
+	}
+	return ""
+}
+
+func isConstant(e ast.Node) bool {
+	switch e.(type) {
+	case *ast.BoolNode, *ast.StringNode, *ast.IntegerNode, *ast.FloatNode:
+		return true
+	}
+	return false
+}
+
+func union(a, b map[string]bool) map[string]bool {
+	if len(a) == 0 {
+		return b
+	}
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
 }
 
 // compared records a comparison of event.NAME, params.NAME or vars.NAME

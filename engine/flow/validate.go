@@ -239,6 +239,12 @@ func (v *validator) checkRoles() {
 	}
 }
 
+// guardAssures reports whether the transition's if: makes sure role is in
+// the call whenever the site (a template in one of its do: actions) runs.
+func guardAssures(ctx siteCtx, role string) bool {
+	return ctx.where != "if" && ctx.tr != nil && ctx.tr.If != nil && ctx.tr.If.nonNil[role]
+}
+
 func (v *validator) checkExprs() {
 	f := v.f
 	used := map[string]bool{}
@@ -319,8 +325,8 @@ func (v *validator) checkExprs() {
 				switch {
 				case r.Name != "" && !f.HasRole(r.Name):
 					v.unknownRole(p, r.Name, " in participants."+r.Name)
-				case r.Unguarded:
-					v.add(p, CodeUnguardedParticipant, "participants.%s is nil while the call has no %s, and participants.%s.%s then fails: write participants.%s?.%s (?? a default), or check participants.%s != nil first in this expression",
+				case r.Unguarded && !guardAssures(site.ctx, r.Name):
+					v.add(p, CodeUnguardedParticipant, "participants.%s is nil while the call has no %s, and participants.%s.%s then fails: write participants.%s?.%s (?? a default), or check participants.%s != nil first (on the left of &&, or in the transition's if:)",
 						r.Name, r.Name, r.Name, r.Field, r.Name, r.Field, r.Name)
 				}
 			case r.Root == "vars":
