@@ -1,6 +1,11 @@
 package flow
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // A participant's field is safe to read only where a check that runs
 // first — the left of &&, the left of || (negated), the condition of ?: —
@@ -38,5 +43,44 @@ func TestUnguardedParticipantReads(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: unguarded %v, want %v", code, got, want)
 		}
+	}
+}
+
+// instruction-events is sure only when the conference instruction starts
+// every conference of the flow: a flow that also answers reservations with
+// the call instruction (flowd's own TwiML, subscribed to every event) may
+// handle announcement.end for those calls, and is not warned.
+func TestInstructionEventsOnlyWhenTheInstructionIsTheOnlyWay(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "invalid", "instruction-events.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(data string) bool {
+		_, diags := Load("t.yaml", []byte(data), LoadOptions{Env: map[string]string{}})
+		if diags.HasErrors() {
+			t.Fatalf("the flow does not load:\n%v", diags)
+		}
+		for _, d := range diags {
+			if d.Code == CodeInstructionEvents {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(string(src)) {
+		t.Fatal("the fixture is not warned")
+	}
+	withCall := strings.Replace(string(src), "      reservation.created:\n        do: [conference]\n        to: talking\n", `      reservation.created:
+        - if: event.transfer
+          do: [{ call: { role: agent, whisper: "A transfer" } }]
+          to: talking
+        - do: [conference]
+          to: talking
+`, 1)
+	if withCall == string(src) {
+		t.Fatal("the fixture changed: update the test")
+	}
+	if has(withCall) {
+		t.Fatal("warned although the call instruction's conference sends every event")
 	}
 }

@@ -838,6 +838,13 @@ func (v *validator) checkInstructionEvents() {
 	var instr *Action
 	for _, l := range v.d.lists {
 		for _, a := range l.actions {
+			if a.Kind == "call" {
+				// The call instruction's conference is flowd's own TwiML,
+				// which subscribes to every event: which conference a
+				// handler hears from is then a matter of the path taken,
+				// and a warning would be a guess.
+				return
+			}
 			if a.Kind == "conference" && instr == nil {
 				instr = a
 			}
