@@ -230,18 +230,30 @@ func (e *Engine) saveRevisions(set *flow.Set) {
 	if e.cfg.Store == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := SaveRevisions(ctx, e.cfg.Store, set); err != nil {
+		e.log.Error("flow revision not saved: calls on it will move to the current revision after a restart", "err", err)
+	}
+}
+
+// SaveRevisions stores the source of each flow of set under its revision,
+// so that a call keeps the flow it started with across reloads and
+// restarts. It tries every flow and returns their errors joined, each
+// naming its flow. The engine saves on every SetFlows and only logs a
+// failure; flowd serve also calls it before serving, where a store that
+// cannot be written must stop the start.
+func SaveRevisions(ctx context.Context, st store.Store, set *flow.Set) error {
+	var errs []error
 	for _, f := range set.Flows {
 		if len(f.Source) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := e.cfg.Store.SaveFlowRevision(ctx, store.FlowRevision{Revision: f.Revision, Name: f.Name, File: f.File, Source: f.Source})
-		cancel()
-		if err != nil {
-			e.log.Error("flow revision not saved: calls on it will move to the current revision after a restart",
-				"flow", f.Name, "revision", f.Revision, "err", err)
+		if err := st.SaveFlowRevision(ctx, store.FlowRevision{Revision: f.Revision, Name: f.Name, File: f.File, Source: f.Source}); err != nil {
+			errs = append(errs, fmt.Errorf("flow %s (revision %.12s): %w", f.Name, f.Revision, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // Flows returns the current flow set.

@@ -439,25 +439,19 @@ func saveRevisions(ctx context.Context, st store.Store, set *flow.Set, dsn strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for _, f := range set.Flows {
-		if len(f.Source) == 0 {
-			continue
-		}
-		err := st.SaveFlowRevision(ctx, store.FlowRevision{Revision: f.Revision, Name: f.Name, File: f.File, Source: f.Source})
-		if err == nil {
-			continue
-		}
-		hint := ""
-		if store.IsReadOnly(err) {
-			if strings.HasPrefix(dsn, "sqlite:") {
-				hint = "; the SQLite file is read-only to flowd: it must be able to write the file and create PATH-wal and PATH-shm beside it (check both permissions, the owner flowd runs as, and whether the volume is mounted read-only)"
-			} else {
-				hint = "; PostgreSQL refuses the write: connect to the primary (not a standby) as a role that may write flowd's tables"
-			}
-		}
-		return fmt.Errorf("the store cannot be written (saving flow %s's revision): %w%s", f.Name, err, hint)
+	err := engine.SaveRevisions(ctx, st, set)
+	if err == nil {
+		return nil
 	}
-	return nil
+	hint := ""
+	if store.IsReadOnly(err) {
+		if strings.HasPrefix(dsn, "sqlite:") {
+			hint = "; the SQLite file is read-only to flowd: it must be able to write the file and create PATH-wal and PATH-shm beside it (check both permissions, the owner flowd runs as, and whether the volume is mounted read-only)"
+		} else {
+			hint = "; PostgreSQL refuses the write: connect to the primary (not a standby) as a role that may write flowd's tables"
+		}
+	}
+	return fmt.Errorf("the store cannot be written (saving the flows' revisions): %w%s", err, hint)
 }
 
 // runPruner deletes what the retention settings no longer keep: once at
