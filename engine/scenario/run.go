@@ -114,11 +114,7 @@ func unknownStates(fl *flow.Flow, sc *Scenario) (line int, msg string) {
 		if _, ok := fl.States[st.Expect.State]; ok {
 			continue
 		}
-		names := make([]string, 0, len(fl.States))
-		for name := range fl.States {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := fl.StateOrder
 		msg = fmt.Sprintf("step expect: state %q is not a state of flow %s", st.Expect.State, fl.Name)
 		if s := flow.Suggest(st.Expect.State, names); s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
