@@ -835,22 +835,11 @@ var instructionMissingEvents = map[string]string{
 // holds for the whole conference, so a conference the conference
 // instruction starts never sends the events it cannot subscribe to.
 func (v *validator) checkInstructionEvents() {
-	var instr *Action
-	for _, l := range v.d.lists {
-		for _, a := range l.actions {
-			if a.Kind == "call" {
-				// The call instruction's conference is flowd's own TwiML,
-				// which subscribes to every event: which conference a
-				// handler hears from is then a matter of the path taken,
-				// and a warning would be a guess.
-				return
-			}
-			if a.Kind == "conference" && instr == nil {
-				instr = a
-			}
-		}
-	}
-	if instr == nil {
+	// The call instruction's conference is flowd's own TwiML, which
+	// subscribes to every event: which conference a handler hears from is
+	// then a matter of the path taken, and a warning would be a guess.
+	instr := v.firstAction("conference")
+	if instr == nil || v.firstAction("call") != nil {
 		return
 	}
 	for _, ek := range v.d.eventKeys {
@@ -860,6 +849,18 @@ func (v *validator) checkInstructionEvents() {
 				ek.name, instr.Pos.Line, kind)
 		}
 	}
+}
+
+// firstAction is the first action of kind in the file, or nil.
+func (v *validator) firstAction(kind string) *Action {
+	for _, l := range v.d.lists {
+		for _, a := range l.actions {
+			if a.Kind == kind {
+				return a
+			}
+		}
+	}
+	return nil
 }
 
 func eventLabel(f *Flow, e string) string {
@@ -1122,14 +1123,7 @@ func (v *validator) checkHold() {
 // which flowd treats as done.
 func (v *validator) checkQueue() {
 	f := v.f
-	var enqueue *Action
-	for _, l := range v.d.lists {
-		for _, a := range l.actions {
-			if a.Kind == "enqueue" && enqueue == nil {
-				enqueue = a
-			}
-		}
-	}
+	enqueue := v.firstAction("enqueue")
 	if enqueue == nil {
 		return
 	}
