@@ -3,9 +3,11 @@ package scenario
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/flowd/flowd/engine/flow"
 	"github.com/flowd/flowd/engine/twiliosim"
 )
 
@@ -18,7 +20,7 @@ func (h *harness) expect(e *Expect) error {
 	// (not_hears, absent, not_heard …) pass: refuse it first.
 	for _, name := range e.parties() {
 		if !h.knownParty(name) {
-			failf("unknown party %q: not a worker of this file, a role of flow %s, or an address (+E.164, client:ID, sip:URI)", name, h.flow.Name)
+			failf("%s", h.unknownParty(name))
 		}
 	}
 	if len(fails) > 0 {
@@ -378,7 +380,7 @@ func (h *harness) timeline() string {
 			if en.Kind == "guard" || en.Kind == "action" {
 				continue
 			}
-			fmt.Fprintf(&b, "    %s %-11s %s\n", en.At.Format("15:04:05"), en.Kind, truncate(string(en.Data), 160))
+			fmt.Fprintf(&b, "    %s %-11s %s\n", en.At.Format("15:04:05"), en.Kind, historyLine(en.Kind, en.Data))
 		}
 	}
 	return b.String()
@@ -474,6 +476,16 @@ func (e *Expect) parties() []string {
 }
 
 // knownParty: a worker of the file, a role of the flow, or an address.
+// unknownParty says why name is not a party, and the closest one.
+func (h *harness) unknownParty(name string) string {
+	names := slices.Concat(sortedKeys(h.file.Workers), flow.BuiltinRoles, h.flow.Roles)
+	msg := fmt.Sprintf("unknown party %q: not a worker of this file, a role of flow %s, or an address (+E.164, client:ID, sip:URI)", name, h.flow.Name)
+	if s := flow.Suggest(name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	return msg
+}
+
 func (h *harness) knownParty(name string) bool {
 	if h.file.Workers[name] != nil || h.flow.HasRole(name) {
 		return true

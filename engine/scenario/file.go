@@ -535,6 +535,9 @@ func (f *File) parseStep(n *yaml.Node) (*Step, error) {
 		st.Expect = &Expect{}
 		err = decodeStrict(v, st.Expect)
 	default:
+		if s := flow.Suggest(k.Value, stepKinds); s != "" {
+			return fail(k.Line, "unknown step %q (did you mean %s?); steps: %s", k.Value, s, strings.Join(stepKinds, ", "))
+		}
 		return fail(k.Line, "unknown step %q (want one of: %s)", k.Value, strings.Join(stepKinds, ", "))
 	}
 	if le := (*lineError)(nil); errors.As(err, &le) {

@@ -274,7 +274,15 @@ func newHarness(ctx context.Context, f *File, opts Options) (*harness, error) {
 	if h.flow == nil {
 		sim.Close()
 		h.simS.Close()
-		return nil, fmt.Errorf("no flow named %q in %s", f.Flow, strings.Join(opts.FlowPaths, ", "))
+		var names []string
+		for _, fl := range set.Flows {
+			names = append(names, fl.Name)
+		}
+		msg := fmt.Sprintf("no flow named %q in %s (flows there: %s)", f.Flow, strings.Join(opts.FlowPaths, ", "), strings.Join(names, ", "))
+		if s := flow.Suggest(f.Flow, names); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		return nil, errors.New(msg)
 	}
 
 	replicas := max(opts.Replicas, 1)
@@ -429,6 +437,14 @@ func (h *harness) run(st *Step) error {
 		}
 		h.caller, h.session = from, sid
 		return nil
+	case "answer", "decline", "no_answer", "hangup", "press":
+		// A misspelt party would otherwise read as an address the
+		// stand-in has no call for.
+		if !h.knownParty(st.Party) {
+			return errors.New(h.unknownParty(st.Party))
+		}
+	}
+	switch st.Kind {
 	case "answer":
 		return h.sim.Answer(h.party(st.Party))
 	case "decline":

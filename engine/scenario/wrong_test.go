@@ -33,6 +33,22 @@ func TestWrongScenarioFailsWithAnUnderstandableMessage(t *testing.T) {
 	if !strings.Contains(r.Timeline, "customer (+447700900123) heard:") {
 		t.Errorf("no timeline in the failure:\n%s", r.Timeline)
 	}
+	// flowd's history says, for each event, what tells it apart (its
+	// role, not its SIDs), the states it moved between and the flow line
+	// that fired, or that nothing handled it: what one needs to see where
+	// the flow went another way than the scenario expected.
+	for _, want := range []string{
+		"transition  reservation.created (role=agent): queued → connecting, line 142: conference\n",
+		"transition  participant.join (role=agent): connecting → talking, line 149\n",
+		"unhandled   participant.join (role=customer) in talking\n",
+		"event       monitor (supervisor=client:sam) in talking, line 72: dial\n",
+		"unhandled   call.status (role=supervisor status=ringing) in talking (no if: held, line 92)\n",
+		"rest        coach: POST Conferences/CF",
+	} {
+		if !strings.Contains(r.Timeline, want) {
+			t.Errorf("the timeline does not show %q:\n%s", want, r.Timeline)
+		}
+	}
 }
 
 // Anchors and aliases read as what they name: a list of steps shared by
@@ -54,6 +70,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"YAML syntax", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: { state: [\n", "x.test.yaml:5: YAML: did not find expected node content"},
 		{"unknown step", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - dance: {}\n", "x.test.yaml:5: unknown step \"dance\""},
+		{"misspelt step", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - anwser: alice\n", "x.test.yaml:5: unknown step \"anwser\" (did you mean answer?)"},
 		{"unknown key", "flow: x\nscenarios: []\nextra: 1\n", "x.test.yaml:3: unknown key \"extra\""},
 		{"no flow", "scenarios:\n  - name: a\n    steps: []\n", "missing flow"},
 		{"bad wait", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - wait: soon\n", "x.test.yaml:5: wait takes a duration such as 30s"},
@@ -150,6 +167,48 @@ scenarios:
 	for _, name := range []string{`"alcie"`, `"supervisr"`, `"@custmer"`} {
 		if !strings.Contains(rs[0].Failure, "unknown party "+name) {
 			t.Errorf("failure does not name %s: %s", name, rs[0].Failure)
+		}
+	}
+	for _, hint := range []string{"(did you mean alice?)", "(did you mean supervisor?)"} {
+		if !strings.Contains(rs[0].Failure, hint) {
+			t.Errorf("failure does not suggest %s: %s", hint, rs[0].Failure)
+		}
+	}
+}
+
+// A step that acts for a party (answer, decline, no_answer, hangup, press)
+// names an unknown one the same way, rather than saying the stand-in has
+// no call for it.
+func TestUnknownPartyInAStep(t *testing.T) {
+	for _, step := range []string{"answer: alicia", "decline: alicia", "no_answer: alicia", "hangup: alicia", `press: { party: alicia, digits: "1" }`} {
+		src := `flow: support
+workers:
+  alice: { contact_uri: "client:alice", queues: [support] }
+scenarios:
+  - name: typo
+    steps:
+      - call: {}
+      - ` + step + "\n"
+		rs := runAgainstShippedFlows(t, src)
+		if len(rs) != 1 || rs[0].Passed() || rs[0].FailureLine != 8 {
+			t.Fatalf("%s: %+v", step, rs)
+		}
+		if want := `unknown party "alicia": not a worker of this file`; !strings.Contains(rs[0].Failure, want) || !strings.Contains(rs[0].Failure, "(did you mean alice?)") {
+			t.Errorf("%s: failure %q, want %q and a suggestion", step, rs[0].Failure, want)
+		}
+	}
+}
+
+// A scenario file naming a flow that is not there says which flows are,
+// and the closest name.
+func TestUnknownFlowNamesTheFlows(t *testing.T) {
+	rs := runAgainstShippedFlows(t, "flow: suport\nscenarios:\n  - name: a\n    steps: [{ call: {} }]\n")
+	if len(rs) != 1 || rs[0].Passed() {
+		t.Fatalf("%+v", rs)
+	}
+	for _, want := range []string{`no flow named "suport"`, "(flows there: contact-center, precall-whisper, support)", "did you mean support?"} {
+		if !strings.Contains(rs[0].Failure, want) {
+			t.Errorf("failure %q does not say %q", rs[0].Failure, want)
 		}
 	}
 }
