@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -169,8 +170,13 @@ func (s *Server) command(c *gin.Context) {
 			apiError(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "want application/json, got "+ct, nil)
 			return
 		}
-		if params, err = decodeParams(body); err != nil {
-			apiError(c, http.StatusBadRequest, "invalid_json", err.Error(), nil)
+		var be *bodyError
+		if params, be = decodeParams(body); be != nil {
+			var extra map[string]any
+			if be.param != "" {
+				extra = map[string]any{"param": be.param}
+			}
+			apiError(c, be.status, be.code, be.msg, extra)
 			return
 		}
 	}
@@ -202,22 +208,53 @@ func (s *Server) command(c *gin.Context) {
 	c.Data(http.StatusOK, jsonType, reply.Body)
 }
 
-// decodeParams reads a command's parameters: exactly one JSON object.
-func decodeParams(body []byte) (map[string]any, error) {
+// bodyError is a command body refused before the engine sees it.
+type bodyError struct {
+	status      int
+	code, param string
+	msg         string
+}
+
+func invalidJSON(format string, a ...any) *bodyError {
+	return &bodyError{status: http.StatusBadRequest, code: "invalid_json", msg: fmt.Sprintf(format, a...)}
+}
+
+// decodeParams reads a command's parameters: exactly one JSON object, in
+// UTF-8. encoding/json would quietly turn invalid UTF-8 into U+FFFD (a
+// parameter the client did not send) and refuse a number beyond float64
+// (1e999) as if the body were not an object; the first is 400
+// invalid_json, the second 422 invalid_params naming the parameter.
+func decodeParams(body []byte) (map[string]any, *bodyError) {
+	if !utf8.Valid(body) {
+		return nil, invalidJSON("the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	var params map[string]any
-	if err := dec.Decode(&params); err != nil {
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return nil, errors.New("the body must be a JSON object of parameters")
+			return nil, invalidJSON("the body must be a JSON object of parameters")
 		}
-		return nil, fmt.Errorf("malformed JSON: %v", err)
+		return nil, invalidJSON("malformed JSON: %v", err)
 	}
-	if params == nil {
-		return nil, errors.New("the body must be a JSON object of parameters, not null")
+	if raw == nil {
+		return nil, invalidJSON("the body must be a JSON object of parameters, not null")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("malformed JSON: data after the object")
+		return nil, invalidJSON("malformed JSON: data after the object")
+	}
+	params := make(map[string]any, len(raw))
+	for _, name := range sortedKeys(raw) {
+		var v any
+		if err := json.Unmarshal(raw[name], &v); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && strings.HasPrefix(te.Value, "number") {
+				return nil, &bodyError{status: http.StatusUnprocessableEntity, code: "invalid_params", param: name,
+					msg: fmt.Sprintf("parameter %q: %s is out of range", name, te.Value)}
+			}
+			return nil, invalidJSON("parameter %q: %v", name, err)
+		}
+		params[name] = v
 	}
 	return params, nil
 }

@@ -19,7 +19,7 @@
 // under a size limit, checked, then parsed as a form from the same bytes.
 // Without an auth token nothing can be checked, so /twilio/* answers 503
 // rather than trusting unsigned requests. I-Twilio-Idempotency-Token, scoped
-// to the route and the request's SIDs (tokenOf), becomes
+// to the route, the request's SIDs and its signature (tokenOf), becomes
 // Event.IdempotencyKey: the engine stores the reply with the new state, so a
 // retried delivery gets the same answer and changes nothing.
 //

@@ -150,6 +150,11 @@ func (s *Server) logRequest(r *http.Request, route string, status int, d time.Du
 		slog.Int("status", status),
 		slog.Float64("ms", float64(d.Microseconds())/1000),
 	)
+	if route == "unmatched" {
+		// No route to name: the path says what was asked for (a webhook
+		// URL mistyped in the console, a proxy that kept its prefix).
+		attrs = append(attrs, slog.String("path", clip(r.URL.EscapedPath(), maxLoggedPath)))
+	}
 	attrs = info.appendAttrs(attrs)
 	if info.duplicate {
 		attrs = append(attrs, slog.Bool("duplicate", true))
@@ -161,6 +166,16 @@ func (s *Server) logRequest(r *http.Request, route string, status int, d time.Du
 		attrs = append(attrs, slog.String("error", info.err.Error()))
 	}
 	s.log.LogAttrs(ctx, level, "http", attrs...)
+}
+
+// maxLoggedPath bounds the path an unmatched request logs.
+const maxLoggedPath = 256
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // handleContext bounds Engine.Handle so the answer reaches Twilio before

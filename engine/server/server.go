@@ -136,6 +136,18 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) routes() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// No redirects: gin would answer a trailing slash (/twilio/voice/,
+	// /v1/flows/) with a 301/307 of its own, before any middleware, so
+	// unlogged, uncounted, HTML under /v1 and without the bearer check;
+	// Twilio would sign the redirect's target differently anyway. Such a
+	// path is a 404 like any other unknown one.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	// Route on the path as sent, then unescape each parameter: an encoded
+	// slash in a SID (/v1/tasks/WT1%2Fcommands%2Fhangup) stays part of
+	// the SID instead of reaching another route.
+	r.UseEscapedPath = true
+	r.UnescapePathValues = true
 	r.Use(s.observe)
 
 	tw := s.twilioRequest
@@ -153,16 +165,21 @@ func (s *Server) routes() http.Handler {
 
 	v1 := r.Group("/v1", s.bearer)
 	v1.POST("/tasks/:sid/commands/:name", s.command)
-	v1.GET("/tasks", s.tasks)
-	v1.GET("/tasks/:sid", s.task)
-	v1.GET("/flows", s.flows)
-	v1.GET("/flows/:name/graph", s.graph)
+	// Every GET outside /twilio also answers HEAD (RFC 9110 9.3.2; net/http
+	// drops the body). /twilio/* does not: Twilio never sends HEAD, and a
+	// GET webhook there is an event, which a HEAD must not run.
+	get := func(g gin.IRoutes, path string, h gin.HandlerFunc) {
+		g.GET(path, h)
+		g.HEAD(path, h)
+	}
+	get(v1, "/tasks", s.tasks)
+	get(v1, "/tasks/:sid", s.task)
+	get(v1, "/flows", s.flows)
+	get(v1, "/flows/:name/graph", s.graph)
 
-	r.GET("/healthz", s.healthz)
-	r.HEAD("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	r.HEAD("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	get(r, "/healthz", s.healthz)
+	get(r, "/readyz", s.readyz)
+	get(r, "/metrics", gin.WrapH(s.metrics.handler()))
 
 	r.NoRoute(func(c *gin.Context) { s.notFound(c, http.StatusNotFound, "not_found", "no such route") })
 	r.NoMethod(func(c *gin.Context) {

@@ -111,7 +111,11 @@ func (s *Server) twilioRequest(c *gin.Context) {
 		form = c.Request.URL.Query()
 	default:
 		if len(body) > 0 && !isForm(ct) {
-			s.plain(c, http.StatusUnsupportedMediaType, "want "+formType+", got "+ct)
+			got := ct
+			if got == "" {
+				got = "no Content-Type"
+			}
+			s.plain(c, http.StatusUnsupportedMediaType, "want "+formType+", got "+got)
 			return
 		}
 		if form, err = url.ParseQuery(string(body)); err != nil {
@@ -175,17 +179,21 @@ func formOf(c *gin.Context) url.Values {
 }
 
 // tokenOf is the request's idempotency key: Twilio's token, scoped to the
-// route and to the SIDs the request is about. Twilio repeats the token only
-// on a retry of the same request, which has the same route and SIDs; the
-// header is not signed, so a token reused on another route or for another
-// call must not replay that request's answer.
+// route, to the SIDs the request is about and to the request's signature.
+// Twilio repeats the token only on a retry of the same request: the same
+// route, SIDs, URL and parameters, so the same X-Twilio-Signature (an HMAC
+// of exactly those). The token header is not signed, so a token reused on
+// another route, for another call or with other parameters (a different
+// callback carrying a stale token) is another request: it runs, instead of
+// being answered with the first one's reply and dropped.
 func tokenOf(c *gin.Context) string {
 	token := c.GetHeader(IdempotencyTokenHeader)
 	if token == "" {
 		return ""
 	}
 	i := infoOf(c)
-	return "tw:" + c.FullPath() + ":" + i.call + "," + i.task + "," + i.reservation + "," + i.conference + ":" + token
+	return "tw:" + c.FullPath() + ":" + i.call + "," + i.task + "," + i.reservation + "," + i.conference + ":" + token +
+		":" + c.GetHeader(twilio.SignatureHeader)
 }
 
 // badForm answers a form Twilio parse functions refused.

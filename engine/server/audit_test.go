@@ -1,0 +1,150 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestRouteEdges: what an integrator or an attacker sends besides the
+// routes as documented — trailing slashes, encoded slashes in a SID, HEAD.
+func TestRouteEdges(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA300", "WT300", true)
+	voice := incomingCall("CA301", supportNumber)
+	cases := []struct {
+		name   string
+		r      req
+		status int
+		code   string // /v1 error code, when JSON
+	}{
+		// An encoded slash stays in the SID: it must not reach the
+		// commands route and run hold.
+		{"encoded slash in a SID", req{method: "POST", path: "/v1/tasks/WT300%2Fcommands%2Fhold"}, 405, "method_not_allowed"},
+		{"encoded slash in a GET", req{method: "GET", path: "/v1/tasks/WT300%2Fcommands%2Fhold"}, 404, "unknown_task"},
+		{"encoded letter in a SID", req{method: "GET", path: "/v1/tasks/%57T300"}, 200, ""},
+		// Trailing slashes are unknown routes, answered and logged like
+		// any other, not redirected by the router.
+		{"command with a trailing slash", req{method: "POST", path: "/v1/tasks/WT300/commands/hold/"}, 404, "not_found"},
+		{"flows with a trailing slash", req{method: "GET", path: "/v1/flows/"}, 404, "not_found"},
+		{"healthz with a trailing slash", req{method: "GET", path: "/healthz/"}, 404, ""},
+		{"voice with a trailing slash", req{path: "/twilio/voice/", form: voice}, 404, ""},
+		// HEAD answers wherever GET does, except on webhooks (a GET
+		// webhook is an event).
+		{"HEAD flows", req{method: "HEAD", path: "/v1/flows"}, 200, ""},
+		{"HEAD task", req{method: "HEAD", path: "/v1/tasks/WT300"}, 200, ""},
+		{"HEAD graph", req{method: "HEAD", path: "/v1/flows/support/graph"}, 200, ""},
+		{"HEAD metrics", req{method: "HEAD", path: "/metrics"}, 200, ""},
+		{"HEAD voice webhook", req{method: "HEAD", path: "/twilio/voice"}, 405, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.r.method == "POST" && strings.HasPrefix(c.r.path, "/v1/") {
+				c.r.ctype = "application/json"
+			}
+			w := h.do(c.r)
+			mustStatus(t, w, c.status)
+			if loc := w.Header().Get("Location"); loc != "" {
+				t.Fatalf("redirected to %s", loc)
+			}
+			if c.code != "" {
+				if e := decodeError(t, w); e.Code != c.code {
+					t.Fatalf("code %q, want %q", e.Code, c.code)
+				}
+			}
+		})
+	}
+	if st := h.state("WT300"); st != "talking" {
+		t.Fatalf("state %q after the probes, want talking (a probe ran a command)", st)
+	}
+	if n := len(h.sender.Ops()); n != 0 {
+		t.Fatalf("%d REST calls sent, want none: %+v", n, h.sender.Ops())
+	}
+	// An unmatched request's log line says which path it asked for.
+	h.logs.find(t, "route", "unmatched", "path", "/twilio/voice/")
+}
+
+// TestIdempotencyTokenOtherRequest: a repeated I-Twilio-Idempotency-Token
+// replays the first answer only for the same request; the same token on a
+// callback with other (signed) parameters is another request and runs.
+func TestIdempotencyTokenOtherRequest(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA310", "WT310", true)
+	q := "/twilio/conference/status?session=CA310"
+	hold := conferenceForm("participant-hold", "CF310", "WT310", "CA310", "customer", 10)
+	hold.Set("Hold", "true")
+	unhold := conferenceForm("participant-unhold", "CF310", "WT310", "CA310", "customer", 11)
+	token := map[string]string{IdempotencyTokenHeader: "tok-same"}
+	customerHeld := func() bool {
+		t.Helper()
+		v, err := h.eng.Task(context.Background(), "CA310", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Roles["customer"] != nil && v.Roles["customer"].Hold
+	}
+	for i, c := range []struct {
+		form     url.Values
+		replayed bool
+		held     bool
+	}{
+		{hold, false, true},
+		{hold, true, true},     // a retry: the first answer, nothing runs
+		{unhold, false, false}, // another callback with the same token: it runs
+		{unhold, true, false},  // and its own retry is replayed
+	} {
+		w := h.do(req{path: q, form: c.form, headers: token})
+		mustStatus(t, w, http.StatusNoContent)
+		if got := w.Header().Get(ReplayedHeader) == "true"; got != c.replayed {
+			t.Fatalf("request %d: replayed = %v, want %v", i, got, c.replayed)
+		}
+		if got := customerHeld(); got != c.held {
+			t.Fatalf("request %d: customer held = %v, want %v", i, got, c.held)
+		}
+	}
+}
+
+// TestCommandBodyValues: JSON that decodes but cannot be taken as sent.
+func TestCommandBodyValues(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA320", "WT320", true)
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+		param  string
+	}{
+		{"number beyond float64", `{"text":1e999}`, 422, "invalid_params", "text"},
+		{"negative number beyond float64", `{"text":"x","n":-1e400}`, 422, "invalid_params", "n"},
+		{"invalid UTF-8", "{\"text\":\"caf\xe9\"}", 400, "invalid_json", ""},
+		{"valid", `{"text":"café"}`, 200, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := h.do(req{method: "POST", path: "/v1/tasks/WT320/commands/note", body: c.body, ctype: "application/json"})
+			mustStatus(t, w, c.status)
+			if c.code == "" {
+				return
+			}
+			e := decodeError(t, w)
+			if e.Code != c.code || e.Param != c.param {
+				t.Fatalf("code %q param %q, want %q %q (%s)", e.Code, e.Param, c.code, c.param, e.Message)
+			}
+		})
+	}
+}
+
+// TestWebhookWithoutContentType: a body without Content-Type is refused
+// with a reason that says so.
+func TestWebhookWithoutContentType(t *testing.T) {
+	h := newHarness(t)
+	w := h.do(req{path: "/twilio/voice", form: incomingCall("CA330", supportNumber),
+		headers: map[string]string{"Content-Type": ""}})
+	mustStatus(t, w, http.StatusUnsupportedMediaType)
+	if body := w.Body.String(); !strings.Contains(body, "got no Content-Type") {
+		t.Fatalf("body %q does not say the Content-Type is missing", body)
+	}
+}
