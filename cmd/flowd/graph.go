@@ -18,7 +18,12 @@ func runGraph(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	if len(paths) != 1 {
+		fmt.Fprintf(stderr, "flowd graph: draws one flow file, got %d arguments\n", len(paths))
 		fs.Usage()
+		return 2
+	}
+	if flow.IsScenarioFile(paths[0]) {
+		fmt.Fprintf(stderr, "flowd graph: %s is a scenario file (flowd test runs it); name the flow file it tests\n", paths[0])
 		return 2
 	}
 	if *format != "mermaid" && *format != "dot" {

@@ -160,6 +160,19 @@ func TestGraph(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
+	// What is wrong with the arguments is said, not only the usage.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"graph", "a.yaml", "b.yaml"}, "flowd graph: draws one flow file, got 2 arguments\n"},
+		{[]string{"graph", "../../flows/support.test.yaml"}, "flowd graph: ../../flows/support.test.yaml is a scenario file (flowd test runs it); name the flow file it tests\n"},
+		{[]string{"schema", "flows/"}, "flowd schema: takes no arguments (got flows/); it prints the flow file schema to stdout\n"},
+	} {
+		if code, _, errOut := runCmd(t, testEnv, c.args...); code != 2 || !strings.HasPrefix(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q first", c.args, code, errOut, c.want)
+		}
+	}
 }
 
 func TestSchemaCommand(t *testing.T) {

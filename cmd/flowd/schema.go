@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/flowd/flowd/schema"
 )
@@ -15,6 +17,7 @@ func runSchema(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "flowd schema: takes no arguments (got %s); it prints the flow file schema to stdout\n", strings.Join(rest, " "))
 		fs.Usage()
 		return 2
 	}

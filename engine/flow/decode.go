@@ -459,7 +459,7 @@ func (d *decoder) template(n *yaml.Node, inMap bool) *Template {
 			return Literal(src)
 		}
 		ee := err.(*exprError)
-		d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadTemplate, "%s", exprMsg(ee.Msg)))
+		d.add(diag(d.src.valuePos(rn, runeOffset(src, ee.Line, ee.Col)), CodeBadTemplate, "%s", exprMsg(ee.Msg, src, runeOffset(src, ee.Line, ee.Col))))
 		return Literal(src)
 	}
 	if len(t.refs) > 0 {
@@ -533,7 +533,7 @@ func (d *decoder) guard(n *yaml.Node) *Expr {
 			d.add(diag(pos, CodeBadExpr, "if: takes a bare expression, not a template: write %s without ${{ and }}",
 				strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(t, "${{"), "}}"))))
 		} else {
-			msg := exprMsg(ee.Msg)
+			msg := exprMsg(ee.Msg, src, runeOffset(src, ee.Line, ee.Col))
 			switch {
 			case strings.Contains(src, "=~"):
 				msg += ` (a regular expression match is written: call.from matches "^\\+44")`
@@ -557,15 +557,58 @@ func (d *decoder) guard(n *yaml.Node) *Expr {
 	return e
 }
 
-// exprMsg rewords expr's messages where they name Go types.
-func exprMsg(m string) string {
+// exprMsg rewords expr's messages where they name Go types, and says how
+// to fix the mistakes people make most.
+func exprMsg(m, src string, off int) string {
 	m = strings.ReplaceAll(m, "flow.Participant", "participant")
 	m = strings.ReplaceAll(m, "interface {}", "any")
 	if i := strings.Index(m, "\n"); i >= 0 {
 		m = m[:i]
 	}
+	switch {
+	case m == "unexpected token EOF":
+		// event.role == "agent" &&, or a ( never closed.
+		return "the expression ends too early: is something missing after the last operator, or a ( or [ not closed?"
+	case strings.HasPrefix(m, "unknown name "):
+		name := strings.TrimPrefix(m, "unknown name ")
+		before := ""
+		if r := []rune(src); off >= 0 && off <= len(r) {
+			before = strings.TrimRight(string(r[:off]), " ")
+		}
+		compared := false
+		for _, op := range []string{"==", "!=", "[", ",", " in", "("} {
+			compared = compared || strings.HasSuffix(before, op) && op != "(" || op == "(" && strings.HasSuffix(before, "in (")
+		}
+		if compared {
+			// event.role == agent: the text the field is compared with.
+			return fmt.Sprintf(`%s: text is quoted, "%s"`, m, name)
+		}
+		if s := suggest(name, envNames); s != "" {
+			return fmt.Sprintf("%s (did you mean %s?)", m, s)
+		}
+		return fmt.Sprintf(`%s: an expression reads %s; text is quoted ("%s")`, m, strings.Join(envNames, ", "), name)
+	case strings.HasPrefix(m, `unexpected token Identifier("`):
+		word := strings.TrimSuffix(strings.TrimPrefix(m, `unexpected token Identifier("`), `")`)
+		switch strings.ToLower(word) {
+		case "and", "or", "not":
+			return fmt.Sprintf("unexpected %s: write and, or and not in lower case, or &&, || and !", word)
+		}
+		return fmt.Sprintf("unexpected %s after a complete value: is an operator missing before it, or is it text to quote?", word)
+	}
 	return m
 }
+
+// envNames are the names an expression reads (call, event, vars …).
+var envNames = func() []string {
+	var out []string
+	t := reflect.TypeOf(Env{})
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("expr"); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}()
 
 // runeOffset turns expr's 1-based line and 0-based column into a rune offset.
 func runeOffset(s string, line, col int) int {

@@ -110,7 +110,7 @@ func Load(file string, data []byte, opts LoadOptions) (f *Flow, diags Diagnostic
 	if testHook != nil {
 		testHook(file)
 	}
-	src := newSource(file, data)
+	src := newSource(file, fromUTF16(data))
 	root := parseYAML(src, &diags)
 	if root == nil {
 		diags.Sort()
@@ -260,14 +260,27 @@ func ExpandPaths(paths []string) ([]string, Diagnostics) {
 			continue
 		}
 		n := 0
+		var tests, subdirs []string
 		for _, e := range entries {
-			if !e.IsDir() && isFlowFile(e.Name()) {
+			switch {
+			case !e.IsDir() && isFlowFile(e.Name()):
 				add(filepath.Join(p, e.Name()))
 				n++
+			case !e.IsDir() && IsScenarioFile(e.Name()):
+				tests = append(tests, e.Name())
+			case e.IsDir() && !strings.HasPrefix(e.Name(), "."):
+				subdirs = append(subdirs, filepath.Join(p, e.Name()))
 			}
 		}
 		if n == 0 {
-			diags = append(diags, diag(Pos{File: p}, CodeNoFiles, "directory %s holds no *.yaml or *.yml flow file", p))
+			msg := fmt.Sprintf("directory %s holds no *.yaml or *.yml flow file", p)
+			switch {
+			case len(tests) > 0:
+				msg += fmt.Sprintf(", only scenario files (%s), which flowd test runs", strings.Join(tests, ", "))
+			case len(subdirs) > 0:
+				msg += fmt.Sprintf("; subdirectories are not read: name them (%s)", strings.Join(subdirs, " "))
+			}
+			diags = append(diags, diag(Pos{File: p}, CodeNoFiles, "%s", msg))
 		}
 	}
 	if len(out) == 0 && len(diags) == 0 && len(scenarios) > 0 {

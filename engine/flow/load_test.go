@@ -525,6 +525,37 @@ func TestExpandPathsSkipsScenarioFiles(t *testing.T) {
 	}
 }
 
+// A directory with no flow file says what it does hold that an admin may
+// have meant: scenario files only, or flows one level down (directories
+// are not read recursively).
+func TestEmptyDirectorySaysWhy(t *testing.T) {
+	root := t.TempDir()
+	write := func(name string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), []byte("flow: x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tests/a.test.yaml")
+	write("nested/inner/a.yaml")
+	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]string{
+		"tests":  "holds no *.yaml or *.yml flow file, only scenario files (a.test.yaml), which flowd test runs",
+		"nested": "holds no *.yaml or *.yml flow file; subdirectories are not read: name them (" + filepath.Join(root, "nested", "inner") + ")",
+		"empty":  "holds no *.yaml or *.yml flow file",
+	} {
+		_, diags := ExpandPaths([]string{filepath.Join(root, dir)})
+		if len(diags) != 1 || diags[0].Code != CodeNoFiles || !strings.HasSuffix(diags[0].Message, want) {
+			t.Errorf("%s: %v, want …%s", dir, diags, want)
+		}
+	}
+}
+
 func TestUnquotedTemplateInFlow(t *testing.T) {
 	for line, want := range map[string]bool{
 		`    entry: [{ say: ${{ call.from }} }]`:                 true,

@@ -98,3 +98,92 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 		})
 	}
 }
+
+// A syntax error an admin makes by hand says how to fix it, at the place
+// to fix.
+func TestYAMLSyntaxHints(t *testing.T) {
+	for _, c := range []struct {
+		name, src string
+		line, col int
+		want      string
+	}{
+		{"?. in a flow map", "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.incoming: { if: participants.agent?.joined ?? false, to: s }\n", 6, 46,
+			`a "?" (as in ?. and ??) is YAML syntax; quote the value`},
+		{"?? in a flow map", "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.incoming: { if: vars.x ?? false }\n", 6, 35,
+			`a "?" (as in ?. and ??) is YAML syntax`},
+		{"a colon in a flow map", "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.incoming: { if: a: b }\n", 6, 7,
+			`inside { } or [ ], quote a value that contains ", ", ": ", "?" or "#"`},
+		{"to: deeper than if:", "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.incoming:\n        if: event.digits == \"1\"\n          to: s\n", 8, 11,
+			"this line is indented deeper than if: on line 7, so YAML reads it as the rest of that value; indent it like if:"},
+		{"list items in two columns", "flow: t\ninitial: s\nstates:\n  s:\n    entry:\n    - say: a\n      - say: b\n", 7, 7,
+			"check this line's indentation against the lines above it"},
+		{"a tab YAML names", "flow: t\nstates:\n  s:\n    on:\n\tto: s\n", 5, 1,
+			"YAML indents with spaces only: replace the tab with spaces"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags := Load("s.yaml", []byte(c.src), opts())
+			if len(diags) != 1 || diags[0].Code != CodeYAMLSyntax {
+				t.Fatalf("got %v", diags)
+			}
+			d := diags[0]
+			if d.Pos.Line != c.line || d.Pos.Col != c.col || !strings.Contains(d.Message, c.want) {
+				t.Errorf("%d:%d: %s\nwant %d:%d: …%s…", d.Pos.Line, d.Pos.Col, d.Message, c.line, c.col, c.want)
+			}
+		})
+	}
+}
+
+// An expression written the way people write conditions elsewhere says
+// what to write instead.
+func TestExprMistakeHints(t *testing.T) {
+	for _, c := range []struct{ guard, want string }{
+		{`event.role == agent`, `unknown name agent: text is quoted, "agent"`},
+		{`event.status in ["completed", busy]`, `unknown name busy: text is quoted, "busy"`},
+		{`evnt.role == "agent"`, `unknown name evnt (did you mean event?)`},
+		{`caller == "x"`, `unknown name caller (did you mean call?)`},
+		{`sid == "x"`, `unknown name sid: an expression reads call, task, worker, event, params, participants, vars, env, now, state; text is quoted ("sid")`},
+		{`event.role == "agent" &&`, `the expression ends too early: is something missing after the last operator, or a ( or [ not closed?`},
+		{`(event.role == "agent"`, `the expression ends too early`},
+		{`event.role == "agent" AND event.status == "busy"`, `unexpected AND: write and, or and not in lower case, or &&, || and !`},
+		{`event.role == "agent" event.status`, `unexpected event after a complete value: is an operator missing before it, or is it text to quote?`},
+	} {
+		src := "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.status:\n        if: '" + strings.ReplaceAll(c.guard, "'", "''") + "'\n        to: d\n  d: { final: true }\n"
+		_, diags := Load("s.yaml", []byte(src), opts())
+		if len(diags) != 1 || diags[0].Code != CodeBadExpr || !strings.Contains(diags[0].Message, c.want) {
+			t.Errorf("if: %s\ngot  %v\nwant …%s…", c.guard, diags, c.want)
+		}
+	}
+}
+
+// A file saved by a Windows editor as "Unicode" (UTF-16 with a byte order
+// mark) is read with columns in characters, as its UTF-8 twin; one saved as
+// Latin-1 is an error at the first byte that is not UTF-8, saying so.
+func TestFileEncodings(t *testing.T) {
+	src := "flow: t\nhold_music: https://example.com/${{ evnt }}.mp3\ninitial: s\nstates:\n  s:\n    on:\n      call.status: { to: done }\n  done: { final: true }\n"
+	utf16 := func(bigEndian bool) []byte {
+		out := []byte{0xFF, 0xFE}
+		if bigEndian {
+			out = []byte{0xFE, 0xFF}
+		}
+		for _, r := range src {
+			if bigEndian {
+				out = append(out, byte(r>>8), byte(r))
+			} else {
+				out = append(out, byte(r), byte(r>>8))
+			}
+		}
+		return out
+	}
+	for name, data := range map[string][]byte{"utf-16le": utf16(false), "utf-16be": utf16(true)} {
+		_, diags := Load("s.yaml", data, opts())
+		if len(diags) != 1 || diags[0].Code != CodeBadTemplate || diags[0].Pos.Line != 2 || diags[0].Pos.Col != 37 {
+			t.Errorf("%s: %v, want bad-template at 2:37", name, diags)
+		}
+	}
+	latin1 := []byte("flow: t\ninitial: s\nstates:\n  s:\n    entry: [{ say: \"caf\xe9\" }]\n    final: true\n")
+	_, diags := Load("s.yaml", latin1, opts())
+	want := "the file is not UTF-8 text (byte 0xE9 here; saved as Latin-1 or Windows-1252?): save it as UTF-8"
+	if len(diags) != 1 || diags[0].Code != CodeYAMLSyntax || diags[0].Pos.Line != 5 || diags[0].Pos.Col != 24 || diags[0].Message != want {
+		t.Errorf("latin-1: %v, want yaml-syntax at 5:24: %s", diags, want)
+	}
+}

@@ -283,6 +283,7 @@ const (
 	modeActions
 	modeActionItem
 	modeLeaf
+	modeSlice
 )
 
 type pathInfo struct {
@@ -330,8 +331,7 @@ func describePath(path []string) pathInfo {
 			case t.Kind() == reflect.Struct:
 				noun = nounOf(t, "")
 			case t.Kind() == reflect.Slice:
-				mode = modeLeaf
-				what = "item of " + what
+				mode = modeSlice
 			default:
 				mode = modeLeaf
 			}
@@ -382,6 +382,11 @@ func describePath(path []string) pathInfo {
 			noun = nounOf(t, action)
 			what = "the parameters of " + action
 			mode = modeStruct
+		case modeSlice:
+			// An item of a list; the list itself (numbers: +1555…) is
+			// the field.
+			what = "item of " + what
+			mode = modeLeaf
 		case modeLeaf:
 			return pathInfo{mode: modeLeaf, what: what}
 		}

@@ -77,9 +77,33 @@ func (src *source) wrongType(n *yaml.Node, want []string, what string) Diagnosti
 		msg = "the file is empty: a flow needs at least flow:, initial: and states:"
 	} else if got == jNull && len(want) > 0 {
 		msg += " (is a value missing after the colon?)"
+	} else if len(want) == 1 && want[0] == jArray && rn != nil && rn.Kind == yaml.ScalarNode {
+		// numbers: +1555…, do: hangup: one value where a list is needed.
+		item := rn.Value
+		if got == jInt && strings.HasPrefix(item, "+") || got == jString && strings.ContainsAny(item, ",:#{}[]") {
+			item = fmt.Sprintf("%q", item)
+		}
+		msg += fmt.Sprintf(": write a list, [%s]", item)
+	} else if len(want) == 1 && want[0] == jArray && got == jObject {
+		// entry: { say: Hi } or entry:\n  say: Hi, for a list of one action.
+		msg += ": start each item with - (or write [ … ])"
+	}
+	if key, ok := strings.CutPrefix(what, "the handler of "); ok && contains(transitionKeys, key) {
+		// on: { participant.join: { if: … }, to: talking }: a transition's
+		// key one level too far left reads as an event.
+		msg += fmt.Sprintf(" — %s: is a key of a transition, not an event: indent it under the event above it", key)
+	} else if name, ok := strings.CutPrefix(what, "state "); ok && contains(stateKeys, name) {
+		msg += fmt.Sprintf(" — %s: is a key of a state, not a state: indent it under the state above it", name)
 	}
 	return diag(src.nodePos(n), CodeWrongType, "%s", msg)
 }
+
+// transitionKeys and stateKeys are the keys of a transition and of a
+// state, which a wrong indentation turns into an event or a state name.
+var (
+	transitionKeys = infoOf(reflect.TypeOf(Transition{})).keys()
+	stateKeys      = infoOf(reflect.TypeOf(State{})).keys()
+)
 
 func (src *source) unknownKey(k *yaml.Node, noun string, allowed []string) Diagnostic {
 	msg := fmt.Sprintf("unknown key %q in %s", k.Value, noun)
@@ -213,7 +237,12 @@ func (src *source) actionItemDiag(n *yaml.Node) (name string, params *yaml.Node,
 			}
 			msg := fmt.Sprintf("an action item has exactly one key, the action's name; this one has %s", strings.Join(names, ", "))
 			if _, known := ActionSpecByName(ps[0].k.Value); known {
-				msg += fmt.Sprintf(" (indent %s under %s, or start another item with -)", names[1], names[0])
+				if rn.Style&yaml.FlowStyle != 0 {
+					// { say: Hello, world }: the comma starts a key.
+					msg += fmt.Sprintf(" (inside { }, a comma starts another key: quote text with commas, { %s: \"…, …\" })", names[0])
+				} else {
+					msg += fmt.Sprintf(" (indent %s under %s, or start another item with -)", names[1], names[0])
+				}
 			}
 			return "", nil, diag(src.nodePos(ps[1].k), CodeBadAction, "%s", msg), false
 		}
@@ -229,6 +258,8 @@ func (src *source) unknownAction(n *yaml.Node, name string) Diagnostic {
 	msg := fmt.Sprintf("unknown action %q", name)
 	if s := suggest(name, actionNames); s != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	} else {
+		msg += "; the actions are " + strings.Join(actionNames, ", ")
 	}
 	return diag(src.nodePos(n), CodeUnknownAction, "%s", msg)
 }

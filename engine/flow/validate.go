@@ -701,9 +701,27 @@ func (v *validator) checkGraph() {
 		}
 	}
 	walk(f.States[f.Initial])
+	// A transition that does nothing at all (no to:, no do:) in a state a
+	// call reaches is most often one whose to: was forgotten.
+	var idle *Transition
+	for _, name := range f.StateOrder {
+		s := f.States[name]
+		if !reach[s] {
+			continue
+		}
+		for _, t := range v.handlersOf[s] {
+			if t.To == "" && len(t.Do) == 0 && (idle == nil || t.Pos.Line < idle.Pos.Line) {
+				idle = t
+			}
+		}
+	}
 	for _, name := range f.StateOrder {
 		if s := f.States[name]; !reach[s] {
-			v.add(s.Pos, CodeUnreachableState, "state %s is unreachable: no transition from the initial state %s leads to it", name, f.Initial)
+			hint := ""
+			if idle != nil {
+				hint = fmt.Sprintf(" (the %s transition at line %d has neither to: nor do:; is its to: missing?)", idle.Event, idle.Pos.Line)
+			}
+			v.add(s.Pos, CodeUnreachableState, "state %s is unreachable: no transition from the initial state %s leads to it%s", name, f.Initial, hint)
 		}
 	}
 	// Reverse reachability from final states.

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -151,6 +153,26 @@ func (s *source) valuePos(n *yaml.Node, runeOff int) Pos {
 		raw = len(s.data)
 	}
 	return s.posOfOffset(raw)
+}
+
+// fromUTF16 turns a file saved as UTF-16 with a byte order mark (Windows
+// editors' "Unicode") into UTF-8, so that columns count characters, not
+// bytes. Anything else is returned as it is.
+func fromUTF16(data []byte) []byte {
+	var order binary.ByteOrder
+	switch {
+	case len(data) >= 2 && data[0] == 0xFF && data[1] == 0xFE:
+		order = binary.LittleEndian
+	case len(data) >= 2 && data[0] == 0xFE && data[1] == 0xFF:
+		order = binary.BigEndian
+	default:
+		return data
+	}
+	units := make([]uint16, 0, len(data)/2)
+	for i := 2; i+1 < len(data); i += 2 {
+		units = append(units, order.Uint16(data[i:]))
+	}
+	return []byte(string(utf16.Decode(units)))
 }
 
 // resolve follows aliases.
@@ -427,6 +449,22 @@ func parseYAML(src *source, diags *Diagnostics) *yaml.Node {
 			"the file is %d bytes; flow files are limited to %d bytes (1 MiB)", len(src.data), MaxFileSize))
 		return nil
 	}
+	if !utf8.Valid(src.data) {
+		// A file saved as Latin-1 or Windows-1252 (café as caf\xe9):
+		// yaml.v3 says only "invalid trailing UTF-8 octet", at the start
+		// of the line's key.
+		off := 0
+		for off < len(src.data) {
+			r, size := utf8.DecodeRune(src.data[off:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			off += size
+		}
+		*diags = append(*diags, diag(src.posOfOffset(off), CodeYAMLSyntax,
+			"the file is not UTF-8 text (byte 0x%02X here; saved as Latin-1 or Windows-1252?): save it as UTF-8", src.data[off]))
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(src.data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -631,12 +669,38 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 	if i := strings.IndexByte(text, '\t'); i >= 0 && strings.TrimLeft(text[:i], " ") == "" {
 		// yaml.v3 often says only "found character that cannot start any token".
 		if !strings.Contains(msg, "tab") {
-			msg += ": a tab; YAML indents with spaces only"
+			msg += ": a tab"
 		}
+		msg += "; YAML indents with spaces only: replace the tab with spaces"
 		return src.pos(line, utf8.RuneCountInString(text[:i])+1), msg
 	}
 	if unquotedTemplateInFlow(text) {
 		msg += `: a ${{ … }} inside { } or [ ] must be quoted ("${{ … }}"), or its braces end the map`
+	} else if strings.HasPrefix(msg, "did not find expected ',' or ") {
+		// if: participants.agent?.joined ?? false inside { }: YAML reads
+		// ?, : and , there as its own syntax.
+		if at := unquotedQuestionInFlow(text); at >= 0 {
+			return src.pos(line, utf8.RuneCountInString(text[:at])+1),
+				msg + `: inside { } or [ ], a "?" (as in ?. and ??) is YAML syntax; quote the value ("a?.b ?? false") or write the map on indented lines`
+		}
+		msg += `: inside { } or [ ], quote a value that contains ", ", ": ", "?" or "#", or write the map on indented lines`
+	}
+	if strings.HasPrefix(msg, "did not find expected key") || strings.HasPrefix(msg, "did not find expected '-' indicator") {
+		msg += "; check this line's indentation against the lines above it: the keys of one map, and the - items of one list, start in the same column"
+	}
+	if strings.Contains(msg, "mapping values are not allowed") {
+		// if: …\n    to: x indented deeper than if: continues if:'s value,
+		// where a ": " cannot be.
+		if prev := prevContentLine(src, line); prev > 0 {
+			pt := src.line(prev)
+			pi, ti := len(pt)-len(strings.TrimLeft(pt, " ")), len(text)-len(strings.TrimLeft(text, " "))
+			key, value, ok := strings.Cut(strings.TrimSpace(pt), ": ")
+			value = strings.TrimSpace(value)
+			if ok && ti > pi && value != "" && !strings.ContainsAny(value[:1], `|>&*!"'{[#`) {
+				key = strings.TrimPrefix(key, "- ")
+				return src.pos(line, col), fmt.Sprintf("%s: this line is indented deeper than %s: on line %d, so YAML reads it as the rest of that value; indent it like %s:", msg, key, prev, key)
+			}
+		}
 	}
 	if strings.Contains(msg, "mapping values are not allowed") {
 		// say: Press 1: sales — the second ": " starts a map YAML cannot
@@ -651,6 +715,49 @@ func syntaxErrorPos(src *source, err error) (Pos, string) {
 		}
 	}
 	return src.pos(line, col), msg
+}
+
+// prevContentLine is the last line before l that is neither blank nor only
+// a comment, or 0.
+func prevContentLine(src *source, l int) int {
+	for p := l - 1; p >= 1; p-- {
+		if t := strings.TrimSpace(src.line(p)); t != "" && !strings.HasPrefix(t, "#") {
+			return p
+		}
+	}
+	return 0
+}
+
+// unquotedQuestionInFlow returns the byte offset of a "?" outside quotes
+// inside a { } or [ ] of the line that is part of a value (a?.b, a ?? b),
+// not a complex key's "? " indicator, or -1.
+func unquotedQuestionInFlow(line string) int {
+	var quote byte
+	depth := 0
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == '#' && (i == 0 || line[i-1] == ' '):
+			return -1 // a comment
+		case c == '?' && depth > 0:
+			prev := strings.TrimRight(line[:i], " ")
+			if prev == "" || strings.ContainsAny(prev[len(prev)-1:], "{[,") {
+				continue // "{ ? key: v }": YAML's own complex key
+			}
+			return i
+		}
+	}
+	return -1
 }
 
 // unquotedTemplateInFlow reports whether a line has a ${{ outside quotes
