@@ -3,6 +3,7 @@ package flow
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -80,6 +81,33 @@ func LoadFile(path string, opts LoadOptions) (*Flow, Diagnostics) {
 		return nil, tooLarge(int64(len(data)))
 	}
 	return Load(path, data, opts)
+}
+
+// NearbyName is nearbyName for other files flowd reads (scenarios).
+func NearbyName(p string) string { return nearbyName(p) }
+
+// nearbyName suggests the entry of p's directory closest to p's name
+// (flow/ for flows/, suport.yaml for support.yaml), or "".
+func nearbyName(p string) string {
+	clean := filepath.Clean(p)
+	dir, base := filepath.Split(clean)
+	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	s := suggest(base, names)
+	if s == "" {
+		return ""
+	}
+	alt := dir + s
+	if strings.HasSuffix(p, "/") || strings.HasSuffix(p, string(filepath.Separator)) {
+		alt += string(filepath.Separator)
+	}
+	return fmt.Sprintf(" (did you mean %s?)", alt)
 }
 
 func ioMessage(err error) string {
@@ -243,7 +271,11 @@ func ExpandPaths(paths []string) ([]string, Diagnostics) {
 		}
 		st, err := os.Stat(p)
 		if err != nil {
-			diags = append(diags, diag(Pos{File: p}, CodeIO, "%s", ioMessage(err)))
+			msg := ioMessage(err)
+			if errors.Is(err, fs.ErrNotExist) {
+				msg += nearbyName(p)
+			}
+			diags = append(diags, diag(Pos{File: p}, CodeIO, "%s", msg))
 			continue
 		}
 		if !st.IsDir() {

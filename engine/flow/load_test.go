@@ -556,6 +556,29 @@ func TestEmptyDirectorySaysWhy(t *testing.T) {
 	}
 }
 
+// A path that does not exist suggests the closest name beside it: flow/
+// for flows/, suport.yaml for support.yaml.
+func TestMissingPathSuggestsANeighbour(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "flows"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "flows", "support.yaml"), []byte("flow: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		filepath.Join(root, "flow") + "/":              "(did you mean " + filepath.Join(root, "flows") + "/?)",
+		filepath.Join(root, "flows", "suport.yaml"):    "(did you mean " + filepath.Join(root, "flows", "support.yaml") + "?)",
+		filepath.Join(root, "flows", "billing.yaml"):   "no such file or directory",
+		filepath.Join(root, "elsewhere", "sales.yaml"): "no such file or directory",
+	} {
+		_, diags := ExpandPaths([]string{path})
+		if len(diags) != 1 || diags[0].Code != CodeIO || !strings.HasSuffix(diags[0].Message, want) {
+			t.Errorf("%s: %v, want …%s", path, diags, want)
+		}
+	}
+}
+
 func TestUnquotedTemplateInFlow(t *testing.T) {
 	for line, want := range map[string]bool{
 		`    entry: [{ say: ${{ call.from }} }]`:                 true,

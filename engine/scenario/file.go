@@ -340,8 +340,7 @@ func decodeStrict(n *yaml.Node, out any) error {
 					line = l
 				}
 			}
-			msg = strings.ReplaceAll(msg, "scenario.", "")
-			return &lineError{line: line, msg: msg}
+			return &lineError{line: line, msg: typeErrMsg(out, msg)}
 		}
 		return err
 	}
@@ -573,6 +572,84 @@ func sortedParties(m map[string][]string) []string {
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// typeErrRe reads yaml.v3's "cannot unmarshal !!str `x` into []string".
+var typeErrRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`(.*)` )?into (.+)$")
+
+// typeErrMsg rewords a yaml.v3 type error without Go's type names: what
+// was written, and what the key takes, with an example.
+func typeErrMsg(out any, msg string) string {
+	m := typeErrRe.FindStringSubmatch(msg)
+	if m == nil {
+		return strings.ReplaceAll(msg, "scenario.", "")
+	}
+	got := map[string]string{"str": "the text", "int": "the number", "float": "the number", "bool": "the boolean",
+		"map": "a map", "seq": "a list", "null": "nothing", "timestamp": "the date"}[m[1]]
+	if got == "" {
+		got = "a " + m[1]
+	}
+	if m[2] != "" {
+		got += " " + strconv.Quote(m[2])
+	}
+	want := ""
+	switch goType := strings.TrimPrefix(m[3], "scenario."); goType {
+	case "int", "int64":
+		want = "a whole number (written without quotes)"
+	case "bool":
+		want = "true or false"
+	case "string":
+		want = "text"
+	case "[]string":
+		want = "a list, such as [alice] or [customer, alice]"
+	case "map[string][]string":
+		want = "a map of a party to a list, such as { customer: [alice] }"
+	case "map[string]string":
+		want = "a map of names to text, such as { agent: completed }"
+	case "map[string]int":
+		want = "a map of text to a number, such as { \"Hold=true\": 1 }"
+	default:
+		want = "a map (" + strings.Join(yamlKeys(goType, out), ", ") + ")"
+	}
+	return fmt.Sprintf("%s where %s is needed", got, want)
+}
+
+// yamlKeys lists the yaml keys of the struct named goType among out's
+// types (out itself, or a struct field of it), for a message.
+func yamlKeys(goType string, out any) []string {
+	t := reflect.TypeOf(out)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var find func(t reflect.Type, depth int) reflect.Type
+	find = func(t reflect.Type, depth int) reflect.Type {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || depth > 3 {
+			return nil
+		}
+		if t.Name() == goType {
+			return t
+		}
+		for i := range t.NumField() {
+			if f := find(t.Field(i).Type, depth+1); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	st := find(t, 0)
+	if st == nil {
+		return []string{"see docs/testing.md"}
+	}
+	var keys []string
+	for i := range st.NumField() {
+		if k, _, _ := strings.Cut(st.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k+": …")
+		}
+	}
+	return keys
+}
 
 // typeErrLineRe: the line in one of a yaml.TypeError's messages.
 var typeErrLineRe = regexp.MustCompile(`^line (\d+): `)

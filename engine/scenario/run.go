@@ -716,7 +716,7 @@ func FindFiles(paths []string) ([]string, error) {
 			return nil, err
 		}
 		if len(matches) == 0 {
-			return nil, fmt.Errorf("%s: no such file or directory", p)
+			return nil, fmt.Errorf("%s: no such file or directory%s", p, flow.NearbyName(p))
 		}
 		for _, m := range matches {
 			if isScenario(m) {

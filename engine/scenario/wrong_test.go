@@ -80,7 +80,13 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"unknown worker key", "flow: x\nworkers:\n  alice: { queue: [support] }\nscenarios:\n  - name: a\n    steps: []\n",
 			"x.test.yaml:3: workers: unknown key \"queue\" (did you mean queues?)"},
 		{"wrong type", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect:\n          open_tasks: many\n",
-			"x.test.yaml:6: expect: cannot unmarshal !!str `many` into int"},
+			"x.test.yaml:6: expect: the text \"many\" where a whole number (written without quotes) is needed"},
+		{"a party where a list is needed", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: { on_hold: customer }\n",
+			"x.test.yaml:5: expect: the text \"customer\" where a list, such as [alice] or [customer, alice] is needed"},
+		{"a list where a map of parties is needed", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - expect: { hears: [customer, alice] }\n",
+			"x.test.yaml:5: expect: a list where a map of a party to a list, such as { customer: [alice] } is needed"},
+		{"a name where a step's map is needed", "flow: x\nscenarios:\n  - name: a\n    steps:\n      - available: alice\n",
+			"x.test.yaml:5: available: the text \"alice\" where a map (worker: …, available: …) is needed"},
 		// Each of these used to run something other than what was written.
 		{"a key twice", "flow: x\nscenarios:\n  - name: a\n    steps: [{ hangup: customer }]\n    steps: [{ call: {} }]\n",
 			"x.test.yaml:5: \"steps\" appears twice in this map (first at line 4)"},
@@ -279,6 +285,18 @@ func TestFindFilesIgnoresCase(t *testing.T) {
 	want := []string{filepath.Join(dir, "Support.Test.yaml"), filepath.Join(dir, "b.test.yml")}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("FindFiles = %v, want %v", got, want)
+	}
+}
+
+// A path that does not exist suggests the closest name beside it.
+func TestFindFilesSuggestsANeighbour(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "flows"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := scenario.FindFiles([]string{filepath.Join(dir, "flow")})
+	if want := "no such file or directory (did you mean " + filepath.Join(dir, "flows") + "?)"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("err %v, want …%s", err, want)
 	}
 }
 
