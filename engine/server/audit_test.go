@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
@@ -146,5 +148,38 @@ func TestWebhookWithoutContentType(t *testing.T) {
 	mustStatus(t, w, http.StatusUnsupportedMediaType)
 	if body := w.Body.String(); !strings.Contains(body, "got no Content-Type") {
 		t.Fatalf("body %q does not say the Content-Type is missing", body)
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// TestBadBodyNeedsSignatureFirst: every /twilio/* request without a valid
+// signature is 403, whatever its body; only a signed one learns that its
+// body is not a form (415) or a malformed one (400).
+func TestBadBodyNeedsSignatureFirst(t *testing.T) {
+	h := newHarness(t)
+	forged := map[string]string{"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+	cases := []struct {
+		name   string
+		r      req
+		status int
+	}{
+		{"malformed form, forged", req{path: "/twilio/voice", body: "CallSid=%zz", unsigned: true, headers: forged}, 403},
+		{"semicolons, forged", req{path: "/twilio/voice/status", body: "CallSid=CA1;CallStatus=ringing", unsigned: true, headers: forged}, 403},
+		{"JSON, forged", req{path: "/twilio/voice", body: `{"CallSid":"CA1"}`, ctype: "application/json", unsigned: true, headers: forged}, 403},
+		{"no Content-Type, forged", req{path: "/twilio/voice", body: "CallSid=CA1", unsigned: true, headers: map[string]string{"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl", "Content-Type": ""}}, 403},
+		{"malformed form, signed", req{path: "/twilio/voice", body: "CallSid=%zz"}, 400},
+		{"text, signed", req{path: "/twilio/voice", form: url.Values{"hello": {""}}, ctype: "text/plain"}, 415},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mustStatus(t, h.do(c.r), c.status)
+		})
+	}
+	if n := h.eng.Stats().Events.Load(); n != 0 {
+		t.Fatalf("the engine saw %d events", n)
 	}
 }

@@ -79,9 +79,10 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 
 // twilioRequest authenticates a Twilio webhook and parses its form from the
 // bytes that were signed. Order matters: a missing signature is refused
-// before anything is parsed, a malformed form is a 400 (Twilio never sends
-// one, so it is a client bug worth naming), and the signature is checked
-// before any handler sees the request.
+// before anything is read, an oversize body before it is parsed (413), and
+// the signature is checked before anything else is said: a wrong one is 403
+// whatever the body, and only a signed request learns that its body is not
+// a form (415) or a malformed one (400, with the reason).
 func (s *Server) twilioRequest(c *gin.Context) {
 	info := infoOf(c)
 	if s.validator == nil {
@@ -105,6 +106,11 @@ func (s *Server) twilioRequest(c *gin.Context) {
 		return
 	}
 	ct := c.GetHeader("Content-Type")
+	// A body flowd cannot take (not a form, or a malformed one) is
+	// refused with its reason only once the signature holds: Twilio never
+	// sends one, and an unsigned request learns nothing but 403.
+	var refuse int
+	var reason string
 	var form url.Values
 	switch c.Request.Method {
 	case http.MethodGet, http.MethodHead:
@@ -115,12 +121,11 @@ func (s *Server) twilioRequest(c *gin.Context) {
 			if got == "" {
 				got = "no Content-Type"
 			}
-			s.plain(c, http.StatusUnsupportedMediaType, "want "+formType+", got "+got)
-			return
-		}
-		if form, err = url.ParseQuery(string(body)); err != nil {
-			s.plain(c, http.StatusBadRequest, "malformed form body: "+err.Error())
-			return
+			refuse, reason = http.StatusUnsupportedMediaType, "want "+formType+", got "+got
+		} else if form, err = url.ParseQuery(string(body)); err != nil {
+			// form holds the pairs that parsed: a signature over them
+			// is checked as for any form.
+			refuse, reason = http.StatusBadRequest, "malformed form body: "+err.Error()
 		}
 	}
 	uri := c.Request.RequestURI
@@ -140,6 +145,10 @@ func (s *Server) twilioRequest(c *gin.Context) {
 	}
 	if err2 != nil {
 		s.forbid(c, err2)
+		return
+	}
+	if refuse != 0 {
+		s.plain(c, refuse, reason)
 		return
 	}
 	c.Set(formKey, form)
