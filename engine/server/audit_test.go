@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRouteEdges: what an integrator or an attacker sends besides the
@@ -181,5 +186,81 @@ func TestBadBodyNeedsSignatureFirst(t *testing.T) {
 	}
 	if n := h.eng.Stats().Events.Load(); n != 0 {
 		t.Fatalf("the engine saw %d events", n)
+	}
+}
+
+// TestRunSurvivesSIGHUPDuringShutdown: a SIGHUP while in-flight requests
+// finish (a config tool reloading during a rolling restart) must neither
+// kill the process nor cut those requests off.
+func TestRunSurvivesSIGHUPDuringShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	logs := &syncBuffer{}
+	cfg := Config{Listener: ln, Flows: []string{"testdata/flows/support.yaml"}, Store: "memory:", PublicURL: testPublicURL,
+		AuthToken: testAuthToken, Env: testEnv, Sender: &fakeSender{}, ReloadInterval: -1,
+		Ready:  func(net.Addr) { close(ready) },
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	<-ready
+
+	// A request in flight: its handler waits for the rest of the body.
+	// A first, complete request on the same connection makes sure the
+	// server has accepted it; another round trip on a second connection
+	// gives it time to read the second request's headers.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, first.Body)
+	first.Body.Close()
+	if _, err := io.WriteString(conn, "POST /v1/tasks/WT1/commands/hold HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+	}
+	cancel()
+	eventually(t, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if !sendHUP(t) {
+		t.Skip("no SIGHUP here")
+	}
+	if _, err := io.WriteString(conn, "}"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the in-flight request was cut off: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("in-flight request: %d, want 404 (unknown task)", resp.StatusCode)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if logs.find(t, "msg", "stopped") == nil {
+		t.Fatal("no final log line")
 	}
 }

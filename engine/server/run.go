@@ -369,6 +369,12 @@ func Run(ctx context.Context, cfg Config) error {
 	reloaded := make(chan struct{})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	// Registered until Run returns: once the reloader has stopped, a SIGHUP
+	// (a config tool's reload during a rolling restart) waits unread in
+	// hup. Stopping the notification earlier would restore SIGHUP's
+	// default action, killing the process mid-shutdown, with requests in
+	// flight and the outbox not flushed.
+	defer signal.Stop(hup)
 	go func() {
 		defer close(reloaded)
 		rl.run(reloadCtx, cfg.ReloadInterval, hup)
@@ -403,7 +409,6 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("draining: /readyz fails, still serving", "for", cfg.DrainDelay.String())
 		time.Sleep(cfg.DrainDelay)
 	}
-	signal.Stop(hup)
 	stopReload()
 	<-reloaded
 	stopPrune()
