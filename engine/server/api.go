@@ -118,7 +118,7 @@ func (s *Server) engineError(c *gin.Context, err error, key string) {
 	)
 	switch {
 	case errors.Is(err, engine.ErrUnknownSession):
-		apiError(c, http.StatusNotFound, "unknown_task", fmt.Sprintf("no task or call %q", key), nil)
+		apiError(c, http.StatusNotFound, "unknown_task", fmt.Sprintf("no task or call %q", clip(key, maxLoggedSID)), nil)
 	case errors.As(err, &ue):
 		apiError(c, http.StatusNotFound, "unknown_command", ue.Error(), nil)
 	case errors.As(err, &ce):
@@ -514,8 +514,12 @@ func (s *Server) readyz(c *gin.Context) {
 		} else {
 			info.err = errors.New(strings.Join(problems, "; "))
 		}
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "problems": problems, "flows": n})
+		b, _ := json.Marshal(gin.H{"status": "unavailable", "problems": problems, "flows": n})
+		c.Data(http.StatusServiceUnavailable, jsonType, b)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "flows": n})
+	// c.Data, not c.JSON: the same Content-Type as every other JSON
+	// answer (c.JSON adds "; charset=utf-8").
+	b, _ := json.Marshal(gin.H{"status": "ready", "flows": n})
+	c.Data(http.StatusOK, jsonType, b)
 }

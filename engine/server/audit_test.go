@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestRouteEdges: what an integrator or an attacker sends besides the
@@ -262,5 +263,49 @@ func TestRunSurvivesSIGHUPDuringShutdown(t *testing.T) {
 	}
 	if logs.find(t, "msg", "stopped") == nil {
 		t.Fatal("no final log line")
+	}
+}
+
+// TestLongSIDIsClipped: a /v1 path's {sid} of any length is answered 404
+// and neither the answer nor the log line carries all of it.
+func TestLongSIDIsClipped(t *testing.T) {
+	h := newHarness(t)
+	long := "WT" + strings.Repeat("é", 5000)
+	for _, r := range []req{
+		{method: "GET", path: "/v1/tasks/" + long},
+		{method: "POST", path: "/v1/tasks/" + long + "/commands/hold"},
+	} {
+		w := h.do(r)
+		mustStatus(t, w, http.StatusNotFound)
+		if e := decodeError(t, w); e.Code != "unknown_task" || len(e.Message) > 200 {
+			t.Fatalf("%s %s: code %s, message of %d bytes", r.method, r.path[:20], e.Code, len(e.Message))
+		}
+	}
+	for _, rec := range h.logs.records(t) {
+		if sid, _ := rec["task_sid"].(string); len(sid) > 64+len("…") {
+			t.Fatalf("logged a task_sid of %d bytes", len(sid))
+		} else if sid != "" && !utf8.ValidString(sid) {
+			t.Fatalf("clipped task_sid is not UTF-8: %q", sid)
+		}
+	}
+}
+
+// TestJSONContentTypes: every JSON answer says so the same way.
+func TestJSONContentTypes(t *testing.T) {
+	h := newHarness(t)
+	h.call("CA340", "WT340", false)
+	for _, r := range []req{
+		{method: "GET", path: "/healthz"},
+		{method: "GET", path: "/readyz"},
+		{method: "GET", path: "/v1/flows"},
+		{method: "GET", path: "/v1/tasks"},
+		{method: "GET", path: "/v1/tasks/WT340"},
+		{method: "GET", path: "/v1/tasks/WT999"},
+		{path: "/twilio/taskrouter/assignment", form: assignmentForm("WT341", "WR341", "CA341")},
+	} {
+		w := h.do(r)
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" && w.Body.Len() > 0 {
+			t.Errorf("%s %s: Content-Type %q, want application/json", r.method, r.path, ct)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -83,6 +84,9 @@ func (s *Server) observe(c *gin.Context) {
 // conference_sid, anything else (a TaskSid, or what flowd does not know) as
 // task_sid.
 func (i *reqInfo) addressedBy(sid string) {
+	// A SID is 34 characters; a client may put anything in the path,
+	// and each log line must not carry all of it.
+	sid = clip(sid, maxLoggedSID)
 	switch {
 	case strings.HasPrefix(sid, "CA"):
 		i.call = sid
@@ -168,12 +172,19 @@ func (s *Server) logRequest(r *http.Request, route string, status int, d time.Du
 	s.log.LogAttrs(ctx, level, "http", attrs...)
 }
 
-// maxLoggedPath bounds the path an unmatched request logs.
-const maxLoggedPath = 256
+// maxLoggedPath bounds the path an unmatched request logs, maxLoggedSID a
+// {sid} from a /v1 path (Twilio's SIDs have 34 characters).
+const (
+	maxLoggedPath = 256
+	maxLoggedSID  = 64
+)
 
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n-- // not in the middle of a character
 	}
 	return s[:n] + "…"
 }
