@@ -534,6 +534,14 @@ func (d *decoder) guard(n *yaml.Node) *Expr {
 				strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(t, "${{"), "}}"))))
 		} else {
 			msg := exprMsg(ee.Msg, src, runeOffset(src, ee.Line, ee.Col))
+			if rn.Style == yaml.DoubleQuotedStyle {
+				// if: "event.role == agent": "agent" would end the YAML
+				// string; the expression's own quotes are '…'.
+				if i := strings.Index(msg, `: text is quoted, "`); i >= 0 {
+					name := strings.TrimSuffix(msg[i+len(`: text is quoted, "`):], `"`)
+					msg = msg[:i] + fmt.Sprintf(`: text is quoted, '%s' inside a "…" value`, name)
+				}
+			}
 			switch {
 			case strings.Contains(src, "=~"):
 				msg += ` (a regular expression match is written: call.from matches "^\\+44")`

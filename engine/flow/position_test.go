@@ -138,6 +138,7 @@ func TestYAMLSyntaxHints(t *testing.T) {
 func TestExprMistakeHints(t *testing.T) {
 	for _, c := range []struct{ guard, want string }{
 		{`event.role == agent`, `unknown name agent: text is quoted, "agent"`},
+		{`"event.role == agent"`, `unknown name agent: text is quoted, 'agent' inside a "…" value`},
 		{`event.status in ["completed", busy]`, `unknown name busy: text is quoted, "busy"`},
 		{`evnt.role == "agent"`, `unknown name evnt (did you mean event?)`},
 		{`caller == "x"`, `unknown name caller (did you mean call?)`},
@@ -147,7 +148,11 @@ func TestExprMistakeHints(t *testing.T) {
 		{`event.role == "agent" AND event.status == "busy"`, `unexpected AND: write and, or and not in lower case, or &&, || and !`},
 		{`event.role == "agent" event.status`, `unexpected event after a complete value: is an operator missing before it, or is it text to quote?`},
 	} {
-		src := "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.status:\n        if: '" + strings.ReplaceAll(c.guard, "'", "''") + "'\n        to: d\n  d: { final: true }\n"
+		guard := "'" + strings.ReplaceAll(c.guard, "'", "''") + "'"
+		if strings.HasPrefix(c.guard, `"`) {
+			guard = c.guard // written double-quoted in the YAML
+		}
+		src := "flow: t\ninitial: s\nstates:\n  s:\n    on:\n      call.status:\n        if: " + guard + "\n        to: d\n  d: { final: true }\n"
 		_, diags := Load("s.yaml", []byte(src), opts())
 		if len(diags) != 1 || diags[0].Code != CodeBadExpr || !strings.Contains(diags[0].Message, c.want) {
 			t.Errorf("if: %s\ngot  %v\nwant …%s…", c.guard, diags, c.want)

@@ -73,6 +73,9 @@ func (src *source) wrongType(n *yaml.Node, want []string, what string) Diagnosti
 		msg += fmt.Sprintf(`: a guard is a condition, such as event.digits == "%s"`, rn.Value)
 	} else if (got == jInt || got == jNumber || got == jBool) && contains(want, jString) {
 		msg += fmt.Sprintf(`; quote it if you mean the text ("%s")`, rn.Value)
+	} else if what == whatFile && got != jObject && got != jNull {
+		// An XML or TOML file, or prose, saved as .yaml.
+		msg = fmt.Sprintf("a flow file must be a map of keys (flow: NAME, initial: STATE, states: …), but YAML reads this one as %s: is it a flow file?", typePhrase[got])
 	} else if got == jNull && what == whatFile {
 		msg = "the file is empty: a flow needs at least flow:, initial: and states:"
 	} else if got == jNull && len(want) > 0 {
