@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -307,5 +308,19 @@ func TestJSONContentTypes(t *testing.T) {
 		if ct := w.Header().Get("Content-Type"); ct != "application/json" && w.Body.Len() > 0 {
 			t.Errorf("%s %s: Content-Type %q, want application/json", r.method, r.path, ct)
 		}
+	}
+}
+
+// TestReloadLogsNoChangeAsEmptyList: a reload that changed nothing logs
+// "changed": [], not null, for whoever parses the log.
+func TestReloadLogsNoChangeAsEmptyList(t *testing.T) {
+	set := loadTestFlows(t)
+	got := changedFlows(set, set)
+	if got == nil || len(got) != 0 {
+		t.Fatalf("changedFlows(same, same) = %#v, want an empty list", got)
+	}
+	b, _ := json.Marshal(map[string]any{"changed": got})
+	if string(b) != `{"changed":[]}` {
+		t.Fatalf("logged as %s", b)
 	}
 }

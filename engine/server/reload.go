@@ -75,7 +75,7 @@ func changedFlows(old, cur *flow.Set) []string {
 			before[f.Name] = f.Revision
 		}
 	}
-	var out []string
+	out := []string{} // "changed": [] in the log when nothing did, not null
 	if cur != nil {
 		for _, f := range cur.Flows {
 			rev, ok := before[f.Name]
