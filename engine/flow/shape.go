@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -201,7 +202,14 @@ func (src *source) emptyValue(n *yaml.Node, what string, role bool) Diagnostic {
 }
 
 func (src *source) badPattern(n *yaml.Node, what string, value, pattern string) Diagnostic {
-	return diag(src.nodePos(n), CodeBadValue, "%s %q must be %s", what, value, patternHint(pattern))
+	msg := fmt.Sprintf("%s %q must be %s", what, value, patternHint(pattern))
+	if strings.HasPrefix(pattern, "^[A-Za-z") && strings.ContainsAny(value, " .") {
+		// on hold: → on_hold
+		if fixed := strings.NewReplacer(" ", "_", ".", "_").Replace(strings.TrimSpace(value)); regexp.MustCompile(pattern).MatchString(fixed) {
+			msg += fmt.Sprintf(" (%s?)", fixed)
+		}
+	}
+	return diag(src.nodePos(n), CodeBadValue, "%s", msg)
 }
 
 var actionNames = func() []string {
