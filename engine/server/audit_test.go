@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -195,10 +197,12 @@ func TestBadBodyNeedsSignatureFirst(t *testing.T) {
 // finish (a config tool reloading during a rolling restart) must neither
 // kill the process nor cut those requests off.
 func TestRunSurvivesSIGHUPDuringShutdown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	const partial = "POST /v1/tasks/WT1/commands/hold HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{"
+	ln := &watchListener{Listener: inner, want: len(partial), reading: make(chan struct{})}
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -213,29 +217,18 @@ func TestRunSurvivesSIGHUPDuringShutdown(t *testing.T) {
 	<-ready
 
 	// A request in flight: its handler waits for the rest of the body.
-	// A first, complete request on the same connection makes sure the
-	// server has accepted it; another round trip on a second connection
-	// gives it time to read the second request's headers.
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	br := bufio.NewReader(conn)
-	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn, partial); err != nil {
 		t.Fatal(err)
 	}
-	first, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, first.Body)
-	first.Body.Close()
-	if _, err := io.WriteString(conn, "POST /v1/tasks/WT1/commands/hold HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{"); err != nil {
-		t.Fatal(err)
-	}
-	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-		resp.Body.Close()
+	select {
+	case <-ln.reading: // the server has read it all and waits for more
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not read the request")
 	}
 	cancel()
 	eventually(t, "the listener to close", func() bool {
@@ -251,7 +244,7 @@ func TestRunSurvivesSIGHUPDuringShutdown(t *testing.T) {
 	if _, err := io.WriteString(conn, "}"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("the in-flight request was cut off: %v", err)
 	}
@@ -265,6 +258,39 @@ func TestRunSurvivesSIGHUPDuringShutdown(t *testing.T) {
 	if logs.find(t, "msg", "stopped") == nil {
 		t.Fatal("no final log line")
 	}
+}
+
+// watchListener closes reading when a connection, having delivered want
+// bytes to the server, is read again: the server has taken the request
+// and waits for more of it (its handler is running).
+type watchListener struct {
+	net.Listener
+	want    int
+	reading chan struct{}
+	once    sync.Once
+}
+
+func (l *watchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchConn{Conn: c, l: l}, nil
+}
+
+type watchConn struct {
+	net.Conn
+	l   *watchListener
+	got int // only the server's connection goroutine reads
+}
+
+func (c *watchConn) Read(p []byte) (int, error) {
+	if c.got >= c.l.want {
+		c.l.once.Do(func() { close(c.l.reading) })
+	}
+	n, err := c.Conn.Read(p)
+	c.got += n
+	return n, err
 }
 
 // TestLongSIDIsClipped: a /v1 path's {sid} of any length is answered 404
@@ -322,5 +348,57 @@ func TestReloadLogsNoChangeAsEmptyList(t *testing.T) {
 	b, _ := json.Marshal(map[string]any{"changed": got})
 	if string(b) != `{"changed":[]}` {
 		t.Fatalf("logged as %s", b)
+	}
+}
+
+// hupOnStart sends this process a SIGHUP when Run logs its first line,
+// while Run is still starting (before flows, store and reloader).
+type hupOnStart struct {
+	slog.Handler
+	t    *testing.T
+	sent *atomic.Bool
+}
+
+func (h hupOnStart) Handle(ctx context.Context, r slog.Record) error {
+	if h.sent.CompareAndSwap(false, true) {
+		sendHUP(h.t)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h hupOnStart) WithAttrs(as []slog.Attr) slog.Handler {
+	return hupOnStart{h.Handler.WithAttrs(as), h.t, h.sent}
+}
+
+// TestRunSurvivesSIGHUPDuringStart: a SIGHUP while flowd starts (a store
+// upgrade can take a while) does not kill it; the reload it asked for
+// happens once flowd runs.
+func TestRunSurvivesSIGHUPDuringStart(t *testing.T) {
+	if !sendHUPSupported {
+		t.Skip("no SIGHUP here")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	logs := &syncBuffer{}
+	var sent atomic.Bool
+	// No API token: Run's first lines warn about it, before anything starts.
+	cfg := Config{Listener: ln, Flows: []string{"testdata/flows/support.yaml"}, Store: "memory:", PublicURL: testPublicURL,
+		AuthToken: testAuthToken, Env: testEnv, Sender: &fakeSender{}, ReloadInterval: -1,
+		Ready:  func(net.Addr) { close(ready) },
+		Logger: slog.New(hupOnStart{slog.NewJSONHandler(logs, nil), t, &sent})}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	<-ready
+	eventually(t, "the reload the start-up SIGHUP asked for", func() bool {
+		return logs.find(t, "msg", "flows reloaded", "reason", "SIGHUP") != nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

@@ -6,3 +6,6 @@ import "testing"
 
 // sendHUP: no SIGHUP to send here.
 func sendHUP(*testing.T) bool { return false }
+
+// sendHUPSupported: sendHUP does nothing here.
+const sendHUPSupported = false

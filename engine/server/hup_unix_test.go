@@ -17,3 +17,6 @@ func sendHUP(t *testing.T) bool {
 	}
 	return true
 }
+
+// sendHUPSupported: sendHUP signals this process here.
+const sendHUPSupported = true

@@ -234,6 +234,15 @@ func localURL(ln net.Listener, addr string) string {
 // and what is due in the outbox is sent (FlushTimeout). It returns an error
 // if it cannot start (bad flows, store, credentials, address).
 func Run(ctx context.Context, cfg Config) error {
+	// SIGHUP is flowd's from the first moment to the last: its default
+	// action kills the process. One during the start (loading flows,
+	// opening or upgrading the store) waits in hup and reloads once the
+	// reloader runs; one during the shutdown, once the reloader has
+	// stopped, waits unread (a config tool reloading during a rolling
+	// restart must not cut off requests in flight or the outbox flush).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -367,14 +376,6 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	reloaded := make(chan struct{})
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	// Registered until Run returns: once the reloader has stopped, a SIGHUP
-	// (a config tool's reload during a rolling restart) waits unread in
-	// hup. Stopping the notification earlier would restore SIGHUP's
-	// default action, killing the process mid-shutdown, with requests in
-	// flight and the outbox not flushed.
-	defer signal.Stop(hup)
 	go func() {
 		defer close(reloaded)
 		rl.run(reloadCtx, cfg.ReloadInterval, hup)
