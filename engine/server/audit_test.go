@@ -73,8 +73,11 @@ func TestRouteEdges(t *testing.T) {
 	if n := len(h.sender.Ops()); n != 0 {
 		t.Fatalf("%d REST calls sent, want none: %+v", n, h.sender.Ops())
 	}
-	// An unmatched request's log line says which path it asked for.
-	h.logs.find(t, "route", "unmatched", "path", "/twilio/voice/")
+	// An unmatched request's log line says which path it asked for, at
+	// WARN under /twilio/ (a webhook URL Twilio was given is wrong).
+	if rec := h.logs.find(t, "route", "unmatched", "path", "/twilio/voice/"); rec == nil || rec["level"] != "WARN" {
+		t.Fatalf("unmatched webhook logged as %v, want a WARN with its path", rec)
+	}
 }
 
 // TestIdempotencyTokenOtherRequest: a repeated I-Twilio-Idempotency-Token

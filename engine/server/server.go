@@ -194,5 +194,11 @@ func (s *Server) notFound(c *gin.Context, status int, code, msg string) {
 		apiError(c, status, code, msg, nil)
 		return
 	}
+	if strings.HasPrefix(c.Request.URL.Path, "/twilio/") {
+		// Twilio only requests URLs it was given: a webhook URL mistyped
+		// in the console, or a proxy that kept its path prefix. Worth a
+		// warning, with the path (logRequest adds it).
+		infoOf(c).warn = "no webhook route: check the URL configured in Twilio (and that a proxy strips FLOWD_PUBLIC_URL's path)"
+	}
 	c.String(status, msg+"\n")
 }
