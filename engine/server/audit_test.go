@@ -405,3 +405,28 @@ func TestRunSurvivesSIGHUPDuringStart(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestRunDoesNotLogPublicURLPassword: a public URL with user info (Twilio
+// supports basic auth in webhook URLs) is logged without its password.
+func TestRunDoesNotLogPublicURLPassword(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	cfg := Config{Listener: ln, Flows: []string{"testdata/flows/support.yaml"}, Store: "memory:",
+		PublicURL: "https://flowd:s3cr3t-pw@flowd.example.com", AuthToken: testAuthToken, Env: testEnv,
+		Sender: &fakeSender{}, ReloadInterval: -1, Ready: func(net.Addr) { cancel() },
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	if err := Run(ctx, cfg); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if strings.Contains(logs.String(), "s3cr3t-pw") {
+		t.Fatalf("the log has the public URL's password:\n%s", logs.String())
+	}
+	if logs.find(t, "msg", "flowd serving", "public_url", "https://flowd:xxxxx@flowd.example.com") == nil {
+		t.Fatalf("no start line with the redacted public URL:\n%s", logs.String())
+	}
+}

@@ -390,7 +390,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("flowd serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL,
+	log.Info("flowd serving", "addr", ln.Addr().String(), "public_url", redactURL(cfg.PublicURL),
 		"store", store.Redact(cfg.Store), "flows", flowNames(set), "api_auth", cfg.APIToken != "",
 		"retain", retentionText(cfg.Retain), "retain_keys", retentionText(cfg.RetainKeys))
 	if cfg.Ready != nil {
