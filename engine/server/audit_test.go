@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -428,5 +429,25 @@ func TestRunDoesNotLogPublicURLPassword(t *testing.T) {
 	}
 	if logs.find(t, "msg", "flowd serving", "public_url", "https://flowd:xxxxx@flowd.example.com") == nil {
 		t.Fatalf("no start line with the redacted public URL:\n%s", logs.String())
+	}
+}
+
+// TestSignatureWarningHidesURLPassword: the 403's log line names the URL
+// checked, without the public URL's password.
+func TestSignatureWarningHidesURLPassword(t *testing.T) {
+	h := newHarness(t)
+	srv, err := New(Options{Engine: h.eng, Store: h.st, PublicURL: "https://flowd:s3cr3t-pw@flowd.example.com",
+		AuthToken: testAuthToken, Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
+	w := h.do(req{path: "/twilio/voice", form: incomingCall("CA350", supportNumber), signToken: "wrong"})
+	mustStatus(t, w, http.StatusForbidden)
+	if strings.Contains(h.logs.String(), "s3cr3t-pw") {
+		t.Fatalf("the log has the public URL's password:\n%s", h.logs.String())
+	}
+	if rec := h.logs.find(t, "status", "403"); rec == nil || !strings.Contains(fmt.Sprint(rec["warning"]), "flowd:xxxxx@flowd.example.com") {
+		t.Fatalf("403 logged as %v, want the URL checked, redacted", rec)
 	}
 }

@@ -60,9 +60,13 @@ type Server struct {
 	log       *slog.Logger
 	validator *twilio.Validator
 	noAuth    string // why /twilio/* is refused, when validator is nil
-	apiToken  []byte // sha256 of the token, nil when /v1 is open
-	maxTwilio int64
-	maxAPI    int64
+	// urlPassword is the public URL's password, if it has one (basic
+	// auth in webhook URLs): signature errors name the URL, the log must
+	// not name the password.
+	urlPassword string
+	apiToken    []byte // sha256 of the token, nil when /v1 is open
+	maxTwilio   int64
+	maxAPI      int64
 
 	docs     docs
 	handler  http.Handler
@@ -94,9 +98,11 @@ func New(o Options) (*Server, error) {
 	if s.maxAPI <= 0 {
 		s.maxAPI = DefaultMaxAPIBody
 	}
-	if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("server: public URL %q needs a scheme (http or https) and a host", o.PublicURL)
+	u, err := url.Parse(o.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server: public URL %q needs a scheme (http or https) and a host", redactURL(o.PublicURL))
 	}
+	s.urlPassword, _ = u.User.Password()
 	if o.AuthToken == "" {
 		s.noAuth = "flowd has no Twilio auth token (TWILIO_AUTH_TOKEN), so it cannot check X-Twilio-Signature and refuses every webhook"
 	} else {

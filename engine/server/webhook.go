@@ -164,6 +164,9 @@ func (s *Server) forbid(c *gin.Context, err error) {
 	s.metrics.signatureFailures.Inc()
 	info := infoOf(c)
 	info.warn = err.Error()
+	if s.urlPassword != "" {
+		info.warn = strings.ReplaceAll(info.warn, s.urlPassword, "xxxxx")
+	}
 	// The log has the URL that was checked; the client only learns that it
 	// failed.
 	msg := "missing X-Twilio-Signature"
