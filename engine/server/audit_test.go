@@ -451,3 +451,17 @@ func TestSignatureWarningHidesURLPassword(t *testing.T) {
 		t.Fatalf("403 logged as %v, want the URL checked, redacted", rec)
 	}
 }
+
+// TestPublicURLRefused: public URLs no Twilio signature could match are
+// refused when the server is built, not discovered as 403 on every webhook.
+func TestPublicURLRefused(t *testing.T) {
+	h := newHarness(t)
+	for _, pu := range []string{"https://flowd.example.com/my flowd", "https://flowd.example.com/a\tb", "flowd.example.com", "https://flowd.example.com/?a=1"} {
+		if _, err := New(Options{Engine: h.eng, Store: h.st, PublicURL: pu, AuthToken: testAuthToken}); err == nil {
+			t.Errorf("New accepted public URL %q", pu)
+		}
+	}
+	if _, err := New(Options{Engine: h.eng, Store: h.st, PublicURL: "https://flowd.example.com/my%20flowd", AuthToken: testAuthToken}); err != nil {
+		t.Errorf("an encoded space: %v", err)
+	}
+}

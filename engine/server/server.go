@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,6 +102,11 @@ func New(o Options) (*Server, error) {
 	u, err := url.Parse(o.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("server: public URL %q needs a scheme (http or https) and a host", redactURL(o.PublicURL))
+	}
+	if strings.IndexFunc(o.PublicURL, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		// Twilio requests such a URL percent-encoded, and signs that: no
+		// webhook's signature would match.
+		return nil, fmt.Errorf("server: public URL %q has a space or a control character; percent-encode it", redactURL(o.PublicURL))
 	}
 	s.urlPassword, _ = u.User.Password()
 	if o.AuthToken == "" {
