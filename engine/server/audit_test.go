@@ -465,3 +465,28 @@ func TestPublicURLRefused(t *testing.T) {
 		t.Errorf("an encoded space: %v", err)
 	}
 }
+
+// TestV1UnknownRoutesNeedTheToken: with FLOWD_API_TOKEN set, an unknown
+// /v1 route or method is 401 without the token, 404 / 405 with it.
+func TestV1UnknownRoutesNeedTheToken(t *testing.T) {
+	h := newHarness(t, withAPIToken("s3cret"))
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	for _, c := range []struct {
+		method, path string
+		headers      map[string]string
+		status       int
+		code         string
+	}{
+		{"GET", "/v1/nope", nil, 401, "unauthorized"},
+		{"DELETE", "/v1/tasks/WT1", nil, 401, "unauthorized"},
+		{"GET", "/v1/flows/", nil, 401, "unauthorized"},
+		{"GET", "/v1/nope", auth, 404, "not_found"},
+		{"DELETE", "/v1/tasks/WT1", auth, 405, "method_not_allowed"},
+	} {
+		w := h.do(req{method: c.method, path: c.path, headers: c.headers})
+		mustStatus(t, w, c.status)
+		if e := decodeError(t, w); e.Code != c.code {
+			t.Errorf("%s %s: code %q, want %q", c.method, c.path, e.Code, c.code)
+		}
+	}
+}

@@ -203,6 +203,12 @@ func (s *Server) routes() http.Handler {
 // notFound answers unknown routes: JSON under /v1, plain text elsewhere.
 func (s *Server) notFound(c *gin.Context, status int, code, msg string) {
 	if strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+		// Every /v1 request needs the token, a route that does not exist
+		// too: without it a client learns nothing, not even which routes
+		// and methods there are.
+		if s.bearer(c); c.IsAborted() {
+			return
+		}
 		apiError(c, status, code, msg, nil)
 		return
 	}
