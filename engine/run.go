@@ -31,7 +31,11 @@ type run struct {
 	instruction *twilio.Instruction
 	ops         []outboxOp
 	rec         record
-	replyKind   ReplyKind
+	// implied are the history entries of events this one implies and
+	// that ran before it (a participant's join, when its leave came
+	// first): written before rec, in the same commit.
+	implied   []record
+	replyKind ReplyKind
 	// aliased are the aliases the session had before this event: only new
 	// ones are written.
 	aliased []string
@@ -220,8 +224,73 @@ func (r *run) closedTaskRefusal() error {
 	return &TaskClosedError{Command: r.ev.Name, Task: r.ev.Session, Status: t.Status, Open: open, CallSid: r.d.CallSid}
 }
 
-// execute applies the event's facts, picks a transition and runs it.
+// execute applies the event's facts, picks a transition and runs it. An
+// event that implies an earlier one flowd has not seen (a participant's
+// leave before its join: Twilio's callbacks have no order) runs that one
+// first, so the flow sees what happened in the order it happened.
 func (r *run) execute(ctx context.Context) error {
+	if join := r.impliedJoin(); join != nil {
+		ev := r.ev
+		r.ev = join
+		if err := r.executeOne(ctx); err != nil {
+			return err
+		}
+		r.implied = append(r.implied, r.rec)
+		r.rec, r.ev, r.env = record{}, ev, nil
+	}
+	return r.executeOne(ctx)
+}
+
+// impliedJoin is the participant.join a participant.leave implies when
+// flowd has not seen that participant join: a leg leaves a conference
+// only after joining it, and its join callback may come after its leave
+// (it is then stale). Without it a flow waiting for the join (an agent
+// answering, a consultee) never saw the leg that came and went: the
+// caller stayed alone in the conference, or on hold, for good. nil when
+// the leg joined already, never connected (Twilio's leave with reason
+// participant_add_failed), or is one flowd knows left, removed or
+// withdrew (those callbacks are recorded, not delivered).
+func (r *run) impliedJoin() *Event {
+	ev, d := r.ev, r.d
+	if ev.Source != SourceConference || ev.Name != "participant.leave" || ev.CallSid == "" {
+		return nil
+	}
+	if _, ok := d.Left[ev.CallSid]; ok {
+		return nil
+	}
+	if _, ok := d.Removed[ev.CallSid]; ok {
+		return nil
+	}
+	if reason, _ := ev.Fields["reason"].(string); reason == "participant_add_failed" {
+		return nil // a leg that never connected: Twilio says so with a leave
+	}
+	label, _ := ev.Fields["label"].(string)
+	if _, ok := d.Withdrawn[label]; ok && label != "" {
+		return nil
+	}
+	if role := d.roleOfCall(ev.CallSid); role != "" {
+		if p := d.Roles[role]; p == nil || p.Joined {
+			return nil
+		}
+	}
+	join := *ev
+	join.Name = "participant.join"
+	join.IdempotencyKey = ""
+	if join.SequenceNumber > 0 {
+		join.SequenceNumber-- // before the leave, whatever its own number
+	}
+	join.Fields = make(map[string]any, len(ev.Fields)+1)
+	for k, v := range ev.Fields {
+		if k != "reason" {
+			join.Fields[k] = v
+		}
+	}
+	join.Fields["implied"] = true
+	return &join
+}
+
+// executeOne runs one event (execute's).
+func (r *run) executeOne(ctx context.Context) error {
 	ev := r.ev
 	r.replyKind = ReplyEmpty
 	switch ev.Source {
@@ -417,6 +486,17 @@ func (r *run) commit(ctx context.Context) (Reply, error) {
 	sess.Data = data
 	c := store.Commit{Session: sess, IdempotencyKey: r.ev.IdempotencyKey,
 		History: []store.HistoryEntry{{At: r.now, Kind: r.rec.kind(), Data: hist}}}
+	if len(r.implied) > 0 {
+		var pre []store.HistoryEntry
+		for i := range r.implied {
+			b, err := r.implied[i].appendJSON(nil)
+			if err != nil {
+				return Reply{}, err
+			}
+			pre = append(pre, store.HistoryEntry{At: r.now, Kind: r.implied[i].kind(), Data: b})
+		}
+		c.History = append(pre, c.History...)
+	}
 	c.Aliases = r.aliasList()
 	for _, op := range r.ops {
 		b, err := json.Marshal(op)

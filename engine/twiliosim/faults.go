@@ -3,6 +3,7 @@ package twiliosim
 import (
 	"math/rand"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,6 +49,11 @@ type faults struct {
 	delays   []*hookFault
 	holdConf bool
 	held     []*delivery
+	// park: fire-and-forget callbacks (status, event, conference) that
+	// match are kept back in parked until the test releases them one by
+	// one, in any order, as often as it likes (ParkWebhooks).
+	park   WebhookMatch
+	parked []*delivery
 }
 
 type restFault struct {
@@ -192,9 +198,70 @@ func (f *faults) applyWebhook(s *Sim, d *delivery) {
 			return
 		}
 	}
+	if f.park != nil && (d.done == nil || d.kind == "assignment") && f.park(view) {
+		f.parked = append(f.parked, d)
+		return
+	}
 	if d.confCB && f.holdConf {
 		f.held = append(f.held, d)
 		return
 	}
 	s.enqueue(d)
+}
+
+// ParkWebhooks keeps every matching callback that no call waits for (call
+// status, workspace event, conference and assignment callbacks: not TwiML
+// fetches, which a call cannot go on without) back until the test releases
+// it with
+// ReleaseParked or RetryParked: a test then decides the order in which
+// Twilio's callbacks arrive, across endpoints, as real Twilio does not
+// promise one. nil stops parking (what is parked stays parked).
+func (s *Sim) ParkWebhooks(m WebhookMatch) {
+	s.lock()
+	defer s.unlock()
+	s.faults.park = m
+}
+
+// Parked lists the parked callbacks, oldest first (Status, Body and At are
+// zero).
+func (s *Sim) Parked() []Webhook {
+	s.lock()
+	defer s.mu.Unlock()
+	out := make([]Webhook, 0, len(s.faults.parked))
+	for _, d := range s.faults.parked {
+		out = append(out, Webhook{Kind: d.kind, Method: d.method, URL: d.url, Form: cloneValues(d.form), Token: d.token})
+	}
+	return out
+}
+
+// ReleaseParked delivers the i-th parked callback (as Parked lists them)
+// and forgets it.
+func (s *Sim) ReleaseParked(i int) {
+	s.lock()
+	defer s.unlock()
+	if i < 0 || i >= len(s.faults.parked) {
+		return
+	}
+	d := s.faults.parked[i]
+	s.faults.parked = append(s.faults.parked[:i], s.faults.parked[i+1:]...)
+	s.enqueue(d)
+}
+
+// RetryParked delivers a copy of the i-th parked callback and keeps it
+// parked, so it can arrive again later: Twilio retrying it, with the same
+// I-Twilio-Idempotency-Token, or with a new one when newToken (a retry
+// Twilio sent as a new request).
+func (s *Sim) RetryParked(i int, newToken bool) {
+	s.lock()
+	defer s.unlock()
+	if i < 0 || i >= len(s.faults.parked) {
+		return
+	}
+	d := *s.faults.parked[i]
+	d.dup = 0
+	if newToken {
+		s.seq++
+		d.token = s.salt + "-" + strconv.FormatUint(s.seq, 10)
+	}
+	s.enqueue(&d)
 }

@@ -129,6 +129,23 @@ func (s *Sim) Conference(nameOrSid string) (ConferenceInfo, bool) {
 	return ci, true
 }
 
+// Conferences returns every conference, oldest first.
+func (s *Sim) Conferences() []ConferenceInfo {
+	s.lock()
+	names := make([]string, 0, len(s.confOrder))
+	for _, cf := range s.confOrder {
+		names = append(names, cf.sid)
+	}
+	s.mu.Unlock()
+	out := make([]ConferenceInfo, 0, len(names))
+	for _, sid := range names {
+		if ci, ok := s.Conference(sid); ok {
+			out = append(out, ci)
+		}
+	}
+	return out
+}
+
 // Participants lists the current participants of a conference.
 func (s *Sim) Participants(nameOrSid string) []ParticipantInfo {
 	ci, _ := s.Conference(nameOrSid)
