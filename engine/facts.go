@@ -242,9 +242,12 @@ func (r *run) participantFacts() string {
 			role = label // a leg dialed before labels were made unique
 		}
 	}
-	if role == "" && ev.CallSid != "" {
+	if role == "" && ev.CallSid != "" && label == "" {
 		// TaskRouter's conference instruction dials the worker without a
-		// label: an unknown leg while no agent is known is the agent.
+		// label: an unknown leg while no agent is known is the agent. Not
+		// a labelled leg: flowd labels the legs it dials (role-N), and one
+		// whose role is gone (a supervisor removed while still ringing)
+		// taken as the agent moved the flow to talking with nobody there.
 		if p := d.Roles[flow.RoleAgent]; p == nil || p.CallSid == "" {
 			role = flow.RoleAgent
 			if p := d.role(flow.RoleAgent); p.TaskSid == "" {

@@ -97,3 +97,17 @@ func TestImpliedJoinOnceOnly(t *testing.T) {
 		t.Errorf("state %s; a joined agent's leave must imply nothing: %+v", full.State, full.History)
 	}
 }
+
+// A labelled leg flowd no longer has a role for (a supervisor dialed and
+// removed before its SID was known) joining while the next agent is still
+// unknown is not taken for the agent: before, its join moved the flow to
+// talking with no agent in the call.
+func TestLabelledUnknownLegIsNotTheAgent(t *testing.T) {
+	h := agentLeaveFlow(t)
+	h.handle(incoming())
+	h.handle(assignment())
+	h.handle(join("CA00000000000000000000000000000077", "supervisor-4", 1))
+	if s := h.state(taskSid).State; s != "connecting" {
+		t.Errorf("state %s, want connecting: a leg labelled supervisor-4 is not the agent", s)
+	}
+}
